@@ -1,0 +1,86 @@
+"""Typed trial configuration and result: the only things crossing the trial boundary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TrialConfig(BaseModel):
+    """Everything one trial needs; JSON-serialisable so a study can store and replay it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "scenes-nyu"
+    dataset_root: str | None = None
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[str] | None = None
+    model: str = "resnet-tiny"
+    head: str = "light"
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    head_options: dict[str, Any] = Field(default_factory=dict)
+
+    method: str = "dense"
+    method_params: dict[str, Any] = Field(default_factory=dict)
+    weighting: str | None = None
+    weighting_params: dict[str, Any] = Field(default_factory=dict)
+
+    iterations: int = Field(500, gt=0)
+    batch_size: int = Field(16, gt=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_step_fraction: float = Field(0.4, gt=0, le=1)
+    lr_gamma: float = Field(0.5, gt=0, le=1)
+    eval_every: int = Field(0, ge=0)
+    eval_batches: int | None = Field(None, gt=0)
+    eval_split: Literal["val", "test"] = "val"
+    seed: int = 0
+    threads: int | None = Field(None, gt=0)
+    device: str = "auto"
+    amp: bool = False
+    reference: dict[str, dict[str, float]] | None = None
+
+    @model_validator(mode="after")
+    def _eval_every_default(self) -> TrialConfig:
+        if self.eval_every == 0:
+            self.eval_every = max(1, self.iterations // 5)
+        return self
+
+
+class Evaluation(BaseModel):
+    """One periodic validation of a running trial."""
+
+    iteration: int
+    metrics: dict[str, dict[str, float]]
+    losses: dict[str, float]
+    sparsity: float
+    components: dict[str, float]
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    task_weights: dict[str, float] = Field(default_factory=dict)
+    delta_t: float | None = None
+    elapsed_s: float
+    images_seen: int
+
+
+class TrialResult(BaseModel):
+    """The final outcome of one trial (``paretune trial --json`` writes it)."""
+
+    method: str
+    seed: int
+    iterations: int
+    metrics: dict[str, dict[str, float]]
+    sparsity: dict[str, Any]
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    task_weights: dict[str, float] = Field(default_factory=dict)
+    delta_t: float | None = None
+    delta_t_per_task: dict[str, float] | None = None
+    wall_time_s: float
+    parameters: int = 0
+    evaluations: list[Evaluation] = Field(default_factory=list)
+
+    def to_json(self, include_evaluations: bool = False) -> str:
+        exclude = None if include_evaluations else {"evaluations"}
+        return json.dumps(self.model_dump(exclude=exclude), indent=2)

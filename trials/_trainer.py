@@ -1,0 +1,281 @@
+"""The iteration-based multi-task trainer behind :func:`run_trial`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trials._config import Evaluation, TrialConfig, TrialResult
+from trials._device import seed_everything, select_device
+from trials.data import MultiTaskDataset, build_dataset
+from trials.metrics import delta_t
+from trials.models import MultiTaskModel, build_model, count_parameters
+from trials.pruning import PruningContext, WeightPruner, build_pruner, measure_sparsity
+from trials.tasks import Task, build_task
+from trials.weighting import TaskWeighting, build_weighting
+
+EvaluationCallback = Callable[[Evaluation], None]
+StepCallback = Callable[[int, float], None]
+
+
+class TrialDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrialSetup:
+    """Everything built from a :class:`TrialConfig` before training starts."""
+
+    config: TrialConfig
+    device: torch.device
+    generator: torch.Generator
+    train: MultiTaskDataset
+    held_out: MultiTaskDataset
+    tasks: dict[str, Task]
+    model: MultiTaskModel
+    pruner: WeightPruner
+    weighting: TaskWeighting
+
+
+def build_setup(config: TrialConfig) -> TrialSetup:
+    """Builds data, tasks, model, pruner and weighting for ``config`` (seeded)."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = select_device(config.device)
+    generator = seed_everything(config.seed)
+    options = dict(config.dataset_options)
+    if config.tasks is not None:
+        options["tasks"] = list(config.tasks)
+    train = build_dataset(config.dataset, "train", config.dataset_root, **options)
+    held_out = build_dataset(config.dataset, config.eval_split, config.dataset_root, **options)
+    tasks = {
+        name: build_task(name, style=train.metric_style, num_classes=train.num_classes)
+        for name in train.tasks
+    }
+    model = build_model(
+        config.model,
+        config.head,
+        {name: task.out_channels for name, task in tasks.items()},
+        backbone_options=config.model_options,
+        head_options=config.head_options,
+    ).to(device)
+    pruner = build_pruner(config.method, **config.method_params)
+    weighting_name = config.weighting or pruner.default_weighting
+    weighting_params: dict[str, Any] = {}
+    if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):
+        weighting_params.update(pruner.weighting_params())
+    weighting_params.update(config.weighting_params)
+    weighting = build_weighting(weighting_name, **weighting_params)
+    return TrialSetup(config, device, generator, train, held_out, tasks, model, pruner, weighting)
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def _task_losses(
+    tasks: dict[str, Task], model: nn.Module, batch: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    outputs = model(batch["image"])
+    return {name: task.loss(outputs[name], batch[name]) for name, task in tasks.items()}
+
+
+def evaluate(
+    model: nn.Module,
+    tasks: dict[str, Task],
+    dataset: MultiTaskDataset,
+    device: torch.device,
+    batch_size: int = 64,
+    max_batches: int | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Exact metrics and mean losses of ``model`` over ``dataset`` (or its first batches)."""
+    was_training = model.training
+    model.eval()
+    accumulators = {name: task.new_metrics() for name, task in tasks.items()}
+    loss_sums = dict.fromkeys(tasks, 0.0)
+    batches = 0
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch_size):
+            if max_batches is not None and batches >= max_batches:
+                break
+            indices = torch.arange(start, min(start + batch_size, len(dataset)))
+            batch = _to_device(dataset.get_batch(indices), device)
+            outputs = model(batch["image"])
+            for name, task in tasks.items():
+                prediction = outputs[name].float()
+                accumulators[name].update(prediction, batch[name])
+                loss_sums[name] += float(task.loss(prediction, batch[name]))
+            batches += 1
+    model.train(was_training)
+    metrics = {name: acc.compute() for name, acc in accumulators.items()}
+    losses = {name: total / max(batches, 1) for name, total in loss_sums.items()}
+    return metrics, losses
+
+
+def _build_optimizer(setup: TrialSetup) -> torch.optim.Optimizer:
+    config = setup.config
+    groups = setup.pruner.optimizer_groups(config.lr, config.weight_decay)
+    extra = setup.weighting.parameters()
+    if extra:
+        groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+
+
+class Trainer:
+    """Trains one multi-task model for a fixed number of iterations.
+
+    Each evaluation (every ``eval_every`` iterations and at the end) is passed to
+    ``on_evaluation``, so the study layer can forward results without this package
+    knowing Ray. ``on_step(iteration, loss)`` is called after every optimizer step.
+    """
+
+    def __init__(
+        self,
+        setup: TrialSetup,
+        on_evaluation: EvaluationCallback | None = None,
+        on_step: StepCallback | None = None,
+    ) -> None:
+        self.setup = setup
+        self.on_evaluation = on_evaluation
+        self.on_step = on_step
+        self.evaluations: list[Evaluation] = []
+        self._start = 0.0
+
+    def _draw_batch(self) -> dict[str, torch.Tensor]:
+        setup = self.setup
+        indices = torch.randint(
+            len(setup.train), (setup.config.batch_size,), generator=setup.generator
+        )
+        return _to_device(setup.train.get_batch(indices), setup.device)
+
+    def _context(self) -> PruningContext:
+        setup = self.setup
+        return PruningContext(
+            total_iterations=setup.config.iterations,
+            tasks=tuple(setup.tasks),
+            draw_batch=self._draw_batch,
+            task_losses=lambda model, batch: _task_losses(setup.tasks, model, batch),
+            seed=setup.config.seed,
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.setup.config.amp and self.setup.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def _evaluate(
+        self, iteration: int, model: nn.Module, thresholds: dict[str, float]
+    ) -> Evaluation:
+        setup = self.setup
+        config = setup.config
+        metrics, losses = evaluate(
+            model, setup.tasks, setup.held_out, setup.device, max_batches=config.eval_batches
+        )
+        report = measure_sparsity(setup.model.components())
+        score = delta_t(metrics, config.reference)[0] if config.reference else None
+        evaluation = Evaluation(
+            iteration=iteration,
+            metrics=metrics,
+            losses=losses,
+            sparsity=report.overall,
+            components=report.components,
+            thresholds=thresholds,
+            task_weights=setup.weighting.weights(),
+            delta_t=score,
+            elapsed_s=time.perf_counter() - self._start,
+            images_seen=iteration * config.batch_size,
+        )
+        self.evaluations.append(evaluation)
+        if self.on_evaluation is not None:
+            self.on_evaluation(evaluation)
+        return evaluation
+
+    def train(self) -> TrialResult:
+        """Runs the whole budget and returns the final result (after ``finalize``)."""
+        setup = self.setup
+        config = setup.config
+        self._start = time.perf_counter()
+        model = setup.model
+        model.train()
+        setup.pruner.attach(model, self._context())
+        setup.weighting.attach(tuple(setup.tasks), config.iterations)
+        optimizer = _build_optimizer(setup)
+        step_size = max(1, round(config.lr_step_fraction * config.iterations))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
+        scaler = torch.amp.GradScaler("cuda", enabled=config.amp and setup.device.type == "cuda")
+        for iteration in range(config.iterations):
+            batch = self._draw_batch()
+            with self._autocast():
+                losses = _task_losses(setup.tasks, model, batch)
+                loss = setup.weighting.combine(losses, iteration)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrialDiverged(f"training loss became {value} at iteration {iteration}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            setup.pruner.before_step(iteration)
+            scaler.step(optimizer)
+            scaler.update()
+            setup.pruner.after_step(iteration)
+            scheduler.step()
+            if self.on_step is not None:
+                self.on_step(iteration + 1, value)
+            done = iteration + 1
+            if done % config.eval_every == 0 and done < config.iterations:
+                self._evaluate(done, model, setup.pruner.thresholds())
+        thresholds = setup.pruner.thresholds()
+        setup.model = setup.pruner.finalize()  # type: ignore[assignment]
+        final = self._evaluate(config.iterations, setup.model, thresholds)
+        return self._result(final)
+
+    def _result(self, final: Evaluation) -> TrialResult:
+        setup = self.setup
+        config = setup.config
+        per_task = None
+        if config.reference:
+            _, per_task = delta_t(final.metrics, config.reference)
+        return TrialResult(
+            method=config.method,
+            seed=config.seed,
+            iterations=config.iterations,
+            metrics=final.metrics,
+            sparsity={"overall": final.sparsity, "components": final.components},
+            thresholds=final.thresholds,
+            task_weights=final.task_weights,
+            delta_t=final.delta_t,
+            delta_t_per_task=per_task,
+            wall_time_s=time.perf_counter() - self._start,
+            parameters=count_parameters(setup.model),
+            evaluations=list(self.evaluations),
+        )
+
+
+def run_trial(
+    config: TrialConfig | dict[str, Any],
+    on_evaluation: EvaluationCallback | None = None,
+    on_step: StepCallback | None = None,
+) -> TrialResult:
+    """Trains, prunes and evaluates one multi-task model; the one trial entry point.
+
+    Args:
+        config: a :class:`TrialConfig` or a dict validated into one.
+        on_evaluation: called with every periodic :class:`Evaluation`.
+        on_step: called with ``(iteration, loss)`` after every optimizer step.
+
+    Raises:
+        TrialDiverged: the loss became NaN or infinite.
+    """
+    if not isinstance(config, TrialConfig):
+        config = TrialConfig.model_validate(config)
+    trainer = Trainer(build_setup(config), on_evaluation=on_evaluation, on_step=on_step)
+    return trainer.train()
