@@ -19,7 +19,7 @@ quickstart: $(STAMP)
 	$(BIN)/paretune trial --dataset scenes-nyu --model resnet-tiny --method dense
 
 test: $(STAMP)
-	bash .ci/system-deps
+	bash .ci/system-deps chromium postgresql
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

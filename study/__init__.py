@@ -1,0 +1,54 @@
+"""Studies: the typed config, the SQL results store, and (loaded on use) their execution.
+
+Importing this package imports neither torch nor Ray nor Optuna.
+"""
+
+from __future__ import annotations
+
+from study._config import (
+    BudgetSpec,
+    ConfigError,
+    DatasetSpec,
+    MethodSpec,
+    ModelSpec,
+    ReferenceSpec,
+    ResourcesSpec,
+    SamplerSpec,
+    StudyConfig,
+    format_validation_error,
+    load_config,
+    parse_config,
+)
+from study.store import (
+    SCHEMA_VERSION,
+    BaseResultStore,
+    ResultStore,
+    RunStatus,
+    StoreError,
+    TrialStatus,
+    create_store_engine,
+    redact_url,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BaseResultStore",
+    "BudgetSpec",
+    "ConfigError",
+    "DatasetSpec",
+    "MethodSpec",
+    "ModelSpec",
+    "ReferenceSpec",
+    "ResourcesSpec",
+    "ResultStore",
+    "RunStatus",
+    "SamplerSpec",
+    "StoreError",
+    "StudyConfig",
+    "TrialStatus",
+    "create_store_engine",
+    "format_validation_error",
+    "load_config",
+    "parse_config",
+    "redact_url",
+]

@@ -37,7 +37,7 @@ def read_reference(path: Path) -> dict[str, dict[str, float]]:
         ) from None
 
 
-def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> None:
+def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> Any:
     """Runs one trial with a progress bar and prints its metrics."""
     from trials import TrialConfig, run_trial
 
@@ -88,3 +88,4 @@ def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> 
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(result.to_json())
         console.print(f"wrote {json_path}")
+    return result

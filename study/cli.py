@@ -27,8 +27,15 @@ def trial(
     dataset_root: Annotated[
         str | None, typer.Option(help="Folder of a real-format data set.")
     ] = None,
+    data_option: Annotated[
+        list[str] | None, typer.Option(help="Data set option KEY=VALUE.")
+    ] = None,
     model: Annotated[str, typer.Option(help="Backbone name.")] = "resnet-tiny",
+    model_option: Annotated[
+        list[str] | None, typer.Option(help="Backbone option KEY=VALUE.")
+    ] = None,
     head: Annotated[str, typer.Option(help="Head name.")] = "light",
+    head_option: Annotated[list[str] | None, typer.Option(help="Head option KEY=VALUE.")] = None,
     method: Annotated[str, typer.Option(help="Weight pruning method.")] = "dense",
     target_sparsity: Annotated[float | None, typer.Option(help="Target overall sparsity.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Method parameter KEY=VALUE.")] = None,
@@ -37,6 +44,7 @@ def trial(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:i].")] = "auto",
+    eval_every: Annotated[int, typer.Option(help="Evaluate every N iterations (0: 5 times).")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     reference: Annotated[Path | None, typer.Option(help="Dense trial JSON for Delta_T.")] = None,
 ) -> None:
@@ -49,12 +57,16 @@ def trial(
     fields = {
         "dataset": dataset,
         "dataset_root": dataset_root,
+        "dataset_options": parse_assignments(data_option or [], "--data-option"),
         "model": model,
+        "model_options": parse_assignments(model_option or [], "--model-option"),
         "head": head,
+        "head_options": parse_assignments(head_option or [], "--head-option"),
         "method": method,
         "method_params": method_params,
         "iterations": iterations,
         "batch_size": batch_size,
+        "eval_every": eval_every,
         "seed": seed,
         "threads": threads,
         "device": device,
@@ -77,6 +89,104 @@ def models() -> None:
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
     console.print(table)
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the results database (default: ./paretune-runs/STUDY/paretune.db).",
+    ),
+]
+AddressOption = Annotated[
+    str | None, typer.Option("--address", help="Join this Ray cluster (HOST:PORT).")
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show Ray's own output.")]
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Study YAML file.")],
+    address: AddressOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run a study: the dense reference, then every method's search."""
+    from study._commands import run_command
+
+    run_command(config, address, verbose)
+
+
+@app.command()
+def resume(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    db: DbOption = None,
+    address: AddressOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Finish a study whose driver stopped (interrupted trials are re-run)."""
+    from study._commands import resume_command
+
+    resume_command(study, db, address, verbose)
+
+
+@app.command()
+def status(
+    study: Annotated[
+        str | None, typer.Argument(help="Study name (all studies if left out).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Per method: trials done, running and failed, Pareto set size, best Delta_T."""
+    from study._commands import status_command
+
+    status_command(study, db)
+
+
+@app.command("ls")
+def list_studies(db: DbOption = None) -> None:
+    """List the studies in a database (or under ./paretune-runs)."""
+    from study._commands import ls_command
+
+    ls_command(db)
+
+
+@app.command()
+def export(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Output file.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export every trial with an on_front flag (the Pareto set is a first-class result)."""
+    from study._commands import export_command
+
+    export_command(study, db, fmt, out)
+
+
+@app.command()
+def replay(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    trial_id: Annotated[int, typer.Argument(help="Trial id (see 'paretune export').")],
+    db: DbOption = None,
+) -> None:
+    """Re-run a stored trial in this process from its stored config and seed."""
+    from study._commands import replay_command
+
+    replay_command(study, trial_id, db)
+
+
+@app.command()
+def report(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: STUDY_DIR/report).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the self-contained HTML report and the tables of a study."""
+    from study._commands import report_command
+
+    report_command(study, db, out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,6 +58,10 @@ class DatasetError(ParetuneError, ValueError):
     """A data folder is missing or malformed; the message names the path."""
 
 
+class DatasetOptionError(ParetuneError, ValueError):
+    """A data set got an unknown option, task or bad value; the message names it."""
+
+
 DATASETS: Registry = Registry("dataset")
 """Factories ``(split: str, root: str | None, **options) -> MultiTaskDataset``."""
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ValidationError
 from torch import nn
 
+from trials.errors import ParetuneError
 from trials.registry import Registry, unknown_name_message
 
 
@@ -74,7 +75,7 @@ HEADS: Registry = Registry("head")
 """Factories ``(in_channels: int, out_channels: int, **options) -> Head``."""
 
 
-class ModelOptionError(TypeError, ValueError):
+class ModelOptionError(ParetuneError, TypeError, ValueError):
     """A backbone or head got an unknown option or a bad value; the message names it."""
 
 

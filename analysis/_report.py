@@ -1,0 +1,356 @@
+"""A single self-contained HTML report of a study, plus its tables as files.
+
+The report embeds plotly.js once (in the first figure) so it opens offline; every figure
+sits in a ``<div>`` with a stable id (``fig-overlay``, ``fig-task-metrics``,
+``fig-components``, ``fig-hv-budget``, ``fig-trajectories``, ``fig-parcoords-<method>`` per
+method with searched hyperparameters, or ``fig-parcoords`` when none has any).
+Every string that comes from the study (names, parameters, errors) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis._compare import (
+    DEFAULT_LEVELS,
+    DEFAULT_OBJECTIVES,
+    Objectives,
+    check_objectives,
+    completed_trials,
+    method_order,
+    method_summary,
+    objective_reference,
+)
+from analysis._figures import (
+    component_sparsity_figure,
+    hypervolume_budget_figure,
+    is_message_figure,
+    parallel_coordinates_figure,
+    pareto_front_figure,
+    task_metrics_figure,
+    trajectories_figure,
+)
+from analysis._tables import (
+    paper_table,
+    select_at_sparsity,
+    sparsity_level_table,
+    to_csv,
+    to_html,
+    to_latex,
+    to_markdown,
+)
+
+__all__ = ["ReportPaths", "build_report"]
+
+MAX_FAILED_ROWS = 50
+FIGURE_HEIGHT = 480
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #222; }
+h1 { margin-bottom: 0.2rem; }
+.meta { color: #555; font-size: 0.9rem; }
+.message { background: #fff6d6; border-left: 4px solid #e0b400; padding: 0.6rem 1rem; }
+.note { color: #555; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+thead th { border-bottom: 2px solid #888; }
+section.figure { margin-bottom: 2rem; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Files written by :func:`build_report`.
+
+    Attributes:
+        html: The self-contained ``report.html``.
+        tables: Table files by name (``"paper.md"``, ``"sparsity_levels.tex"``, ...).
+        images: PNG/SVG exports of the figures (empty when export was not possible).
+        notes: Remarks about the run (for example why images were not exported).
+    """
+
+    html: Path
+    tables: dict[str, Path] = field(default_factory=dict)
+    images: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "method"
+    slug, k = base, 2
+    while slug in taken:
+        slug, k = f"{base}-{k}", k + 1
+    taken.add(slug)
+    return slug
+
+
+def _status_message(trials: pd.DataFrame, n_complete: int) -> str | None:
+    if len(trials) == 0:
+        return "No trials recorded for this study yet."
+    status = trials["status"].astype(str) if "status" in trials.columns else pd.Series([], str)
+    if n_complete == 0:
+        failed = int((status == "FAILED").sum())
+        others = len(trials) - failed
+        return (
+            f"No completed trials yet: {failed} failed, {others} running, waiting or pruned. "
+            "Fronts, hypervolumes and tables appear once a trial completes."
+        )
+    if n_complete == 1:
+        return (
+            "Only one completed trial so far: each front holds a single point and "
+            "comparisons between methods are not meaningful yet."
+        )
+    return None
+
+
+def _summary_table(
+    trials: pd.DataFrame,
+    objectives: Objectives,
+    sparsity: float,
+    reference: np.ndarray | None,
+) -> pd.DataFrame:
+    table = method_summary(trials, objectives, sparsity, reference)
+    return table.rename(
+        columns={
+            "n_trials": "trials",
+            "n_complete": "complete",
+            "n_failed": "failed",
+            "n_pruned": "pruned",
+            "n_running": "running",
+            "pareto_size": "Pareto set",
+            "hypervolume": "hypervolume",
+            "best_delta_t": f"best Delta_T at >= {sparsity * 100:g}%",
+        }
+    )
+
+
+def _failed_table(trials: pd.DataFrame) -> pd.DataFrame:
+    if len(trials) == 0 or "status" not in trials.columns:
+        return pd.DataFrame()
+    failed = trials[trials["status"].astype(str) == "FAILED"].head(MAX_FAILED_ROWS)
+    if len(failed) == 0:
+        return pd.DataFrame()
+    errors = failed["error"] if "error" in failed.columns else pd.Series("", index=failed.index)
+    table = pd.DataFrame(
+        {
+            "method": failed["method"].astype(str).to_numpy(),
+            "seed": failed["seed"].to_numpy() if "seed" in failed.columns else None,
+            "error": [
+                (str(e).strip().splitlines() or [""])[-1][:300] if isinstance(e, str) else ""
+                for e in errors
+            ],
+        },
+        index=pd.Index(failed["trial_id"].to_numpy(), name="trial"),
+    )
+    return table
+
+
+def _figures(
+    trials: pd.DataFrame,
+    evaluations: pd.DataFrame | None,
+    objectives: Objectives,
+    sparsity: float,
+    budget: str,
+    reference: np.ndarray | None,
+) -> list[tuple[str, str, go.Figure]]:
+    """(div id, section title, figure) for every figure of the report."""
+    figures: list[tuple[str, str, go.Figure]] = [
+        ("fig-overlay", "Pareto fronts", pareto_front_figure(trials, objectives)),
+        ("fig-task-metrics", "Task metrics", task_metrics_figure(trials, objectives=objectives)),
+        (
+            "fig-components",
+            "Sparsity allocation",
+            component_sparsity_figure(trials, sparsity=sparsity, objectives=objectives),
+        ),
+        (
+            "fig-hv-budget",
+            "Hypervolume vs budget",
+            hypervolume_budget_figure(trials, budget, objectives, reference),
+        ),
+    ]
+    chosen = select_at_sparsity(trials, sparsity, objectives) if len(trials) else None
+    ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
+    trajectories = trajectories_figure(evaluations, ids)
+    if ids is not None and is_message_figure(trajectories):
+        trajectories = trajectories_figure(evaluations)  # chosen trials learn no thresholds
+    figures.append(("fig-trajectories", "Thresholds and task weights", trajectories))
+    taken: set[str] = set()
+    parcoords = []
+    for method in method_order(completed_trials(trials, objectives)):
+        fig = parallel_coordinates_figure(trials, method, objectives)
+        if not is_message_figure(fig):  # a method without searched parameters is left out
+            div_id = f"fig-parcoords-{_slug(method, taken)}"
+            parcoords.append((div_id, f"Hyperparameters of {method}", fig))
+    if not parcoords:
+        fig = parallel_coordinates_figure(trials, None, objectives)
+        parcoords.append(("fig-parcoords", "Hyperparameters", fig))
+    figures += parcoords
+    return figures
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:200]
+
+
+def _export_images(
+    figures: Sequence[tuple[str, str, go.Figure]], folder: Path
+) -> tuple[list[Path], str | None]:
+    """PNG and SVG of every figure, or a note saying why it was skipped."""
+    if not figures:
+        return [], None
+    try:
+        first = figures[0][2].to_image(format="png")
+    except Exception as error:  # kaleido missing, no Chrome, ...: never fail the report
+        return [], f"Figure images were not exported: {_first_line(error)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        for k, (div_id, _, fig) in enumerate(figures):
+            png = folder / f"{div_id}.png"
+            png.write_bytes(first if k == 0 else fig.to_image(format="png"))
+            svg = folder / f"{div_id}.svg"
+            svg.write_bytes(fig.to_image(format="svg"))
+            written += [png, svg]
+    except Exception as error:
+        return written, f"Some figure images were not exported: {_first_line(error)}"
+    return written, None
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name, table in tables.items():
+        for suffix, text in (
+            ("md", to_markdown(table)),
+            ("csv", to_csv(table)),
+            ("tex", to_latex(table)),
+        ):
+            path = folder / f"{name}.{suffix}"
+            path.write_text(text, encoding="utf-8")
+            paths[f"{name}.{suffix}"] = path
+    return paths
+
+
+def _table_section(title: str, table: pd.DataFrame, empty: str) -> str:
+    body = to_html(table) if len(table) else f'<p class="note">{html.escape(empty)}</p>'
+    return f"<h2>{html.escape(title)}</h2>\n{body}\n"
+
+
+def build_report(
+    trials: pd.DataFrame | None,
+    evaluations: pd.DataFrame | None,
+    study_name: str,
+    out_dir: str | Path,
+    objectives: Objectives = DEFAULT_OBJECTIVES,
+    sparsity: float = 0.9,
+    budget: str = "trials",
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    export_images: bool = True,
+) -> ReportPaths:
+    """Write ``report.html`` and the ``tables/`` folder for one study.
+
+    Args:
+        trials: The trials frame (None or empty for a study without trials).
+        evaluations: The evaluations frame (may be None).
+        study_name: Shown in the title (escaped).
+        out_dir: Folder to write into (created).
+        objectives: ``(column, direction)`` pairs of the study.
+        sparsity: Level of the paper table and of the summary's best Delta_T.
+        budget: Budget axis of the hypervolume curve.
+        levels: Sparsity levels of the sparsity-level table.
+        export_images: Also write PNG/SVG figures when static export works.
+
+    Returns:
+        The paths written (see :class:`ReportPaths`).
+    """
+    pairs = check_objectives(objectives)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trials = pd.DataFrame() if trials is None else trials
+    done = completed_trials(trials, pairs)
+    reference = objective_reference(trials, pairs) if len(done) else None
+    notes: list[str] = []
+    message = _status_message(trials, len(done))
+
+    summary = _summary_table(trials, pairs, sparsity, reference) if len(trials) else None
+    paper = paper_table(trials, sparsity, pairs)
+    level_table = sparsity_level_table(trials, levels)
+    table_paths = _write_tables({"paper": paper, "sparsity_levels": level_table}, out / "tables")
+
+    figures = _figures(trials, evaluations, pairs, sparsity, budget, reference)
+    images: list[Path] = []
+    if export_images:
+        images, note = _export_images(figures, out / "figures")
+        if note:
+            notes.append(note)
+
+    objectives_text = ", ".join(f"{html.escape(n)} ({html.escape(d)})" for n, d in pairs)
+    reference_text = (
+        "none (no completed trials)"
+        if reference is None
+        else "(" + ", ".join(f"{v:.4g}" for v in reference) + ")"
+    )
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>paretune report: {html.escape(study_name)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Study {html.escape(study_name)}</h1>",
+        f'<p class="meta">Objectives: {objectives_text}. Hypervolume reference point: '
+        f"{html.escape(reference_text)}. {len(trials)} trials. Generated {generated}.</p>",
+    ]
+    if message:
+        parts.append(f'<p class="message">{html.escape(message)}</p>')
+    if summary is not None and len(summary):
+        parts.append(_table_section("Summary per method", summary, ""))
+    parts.append(
+        _table_section(
+            f"Methods at {sparsity * 100:g}% sparsity (front trial at or above the level)",
+            paper,
+            "No completed trials yet.",
+        )
+    )
+    parts.append(
+        _table_section(
+            "Best Delta_T (%) at or above each sparsity level",
+            level_table,
+            "No trials yet.",
+        )
+    )
+    parts.append("<h2>Figures</h2>")
+    for k, (div_id, title, fig) in enumerate(figures):
+        height = fig.layout.height or FIGURE_HEIGHT
+        fragment = fig.to_html(
+            full_html=False,
+            include_plotlyjs=k == 0,
+            div_id=div_id,
+            default_height=f"{height}px",
+            config={"displaylogo": False, "responsive": True},
+        )
+        parts.append(
+            f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n</section>'
+        )
+    failed = _failed_table(trials)
+    if len(failed):
+        parts.append(
+            _table_section(f"Failed trials (first {MAX_FAILED_ROWS})", failed, "No failures.")
+        )
+    for note in notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    parts.append("</body></html>")
+    report = out / "report.html"
+    report.write_text("\n".join(parts), encoding="utf-8")
+    return ReportPaths(html=report, tables=table_paths, images=tuple(images), notes=tuple(notes))

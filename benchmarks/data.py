@@ -1,0 +1,101 @@
+"""Benchmark: data throughput on one core (``python benchmarks/data.py``).
+
+Each benchmark function returns a :class:`Measurement` (value, unit, target); ``main``
+runs every function listed in :data:`BENCHMARKS` and prints one line per measurement, e.g.
+``scenes rendered: 812.3/s at 64x64 (target >= 500/s): ratio 1.62``. Add a measurement by
+decorating a function with :func:`benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# One core: limit the math libraries before numpy / torch start their thread pools.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+if __package__ in (None, ""):  # run as a script: import the repository's packages, not this file
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch  # noqa: E402
+
+from trials.data import ScenesOptions, render_split  # noqa: E402
+
+#: Scenes per second the renderer must reach at 64x64 on one core.
+RENDER_TARGET = 500.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark result; ``target`` is the least value that counts as fast enough."""
+
+    name: str
+    value: float
+    unit: str
+    detail: str = ""
+    target: float | None = None
+
+    def line(self) -> str:
+        """``name: value unit detail (target >= t unit): ratio r``."""
+        text = f"{self.name}: {self.value:.1f}{self.unit}"
+        if self.detail:
+            text += f" {self.detail}"
+        if self.target is not None:
+            text += f" (target >= {self.target:g}{self.unit}): ratio {self.value / self.target:.2f}"
+        return text
+
+
+#: The benchmarks ``main`` runs, in order.
+BENCHMARKS: list[Callable[[], Measurement]] = []
+
+
+def benchmark(function: Callable[[], Measurement]) -> Callable[[], Measurement]:
+    """Adds ``function`` to :data:`BENCHMARKS`."""
+    BENCHMARKS.append(function)
+    return function
+
+
+def render_rate(resolution: int = 64, n: int = 500, repeats: int = 3) -> float:
+    """Scenes rendered per second on one core, caching off (best of ``repeats`` runs).
+
+    Times :func:`trials.data.render_split` (sampling, ray casting, all five targets and
+    the conversion to storage dtypes) for a split of ``n`` scenes.
+    """
+    torch.set_num_threads(1)
+    options = ScenesOptions(resolution=resolution, num_train=n, cache=False)
+    render_split(ScenesOptions(resolution=resolution, num_train=8), "train", progress=False)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        render_split(options, "train", progress=False)
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+@benchmark
+def scene_rendering() -> Measurement:
+    """The built-in data set's renderer at the default 64x64."""
+    return Measurement("scenes rendered", render_rate(64), "/s", "at 64x64", RENDER_TARGET)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the benchmarks and prints one line each; returns 1 if any misses its target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    measurements = []
+    for function in BENCHMARKS:
+        measurement = function()
+        print(measurement.line(), flush=True)
+        measurements.append(measurement)
+    slow = [m for m in measurements if m.target is not None and m.value < m.target]
+    return 1 if slow else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The search space of every method, registered by method name.
+
+Parameter names equal the fields of each method's typed ``Params`` in ``trials/``
+(``trials.pruning`` for weight pruners, the DMTG grouping model for ``dmtg``). Ranges
+are calibrated for budgets of a few hundred training iterations (see the pruners'
+docstrings); the trainer's ``lr`` is not searched for pruning methods.
+"""
+
+from __future__ import annotations
+
+from search_spaces._params import Float, Int, Param
+from search_spaces._space import SearchSpace
+from trials.registry import Registry
+
+SEARCH_SPACES: Registry[SearchSpace] = Registry("method")
+"""Method name -> its default :class:`SearchSpace`."""
+
+
+def _register(method: str, *params: Param) -> SearchSpace:
+    space = SearchSpace(params, method)
+    return SEARCH_SPACES.register(method)(space)
+
+
+def _target_sparsity() -> Float:
+    return Float("target_sparsity", 0.5, 0.99, default=0.9)
+
+
+def _threshold_lr() -> Float:
+    return Float("threshold_lr", 5e-3, 1e-1, log=True, default=2e-2)
+
+
+def _sparsity_penalty() -> Float:
+    return Float("sparsity_penalty", 1e-3, 5e-2, log=True, default=1e-2)
+
+
+def _temperature() -> Float:
+    return Float("temperature", 0.25, 4.0, log=True, default=1.0)
+
+
+def _threshold_init(name: str) -> Float:
+    return Float(name, -6.0, -2.0, default=-4.0)
+
+
+# The reference: no pruning, nothing to search.
+_register("dense")
+
+# Baselines sharing only the target.
+_register("random", _target_sparsity())
+_register("snip", _target_sparsity())
+_register("disparse", _target_sparsity())
+
+# Gradual magnitude pruning (Zhu & Gupta 2017): when the cubic schedule starts and ends.
+_register(
+    "magnitude",
+    _target_sparsity(),
+    Float("start_fraction", 0.0, 0.3, default=0.1),
+    Float("end_fraction", 0.5, 0.9, default=0.7),
+)
+
+# Iterative magnitude pruning and the lottery ticket with rewinding (Frankle et al.).
+_register("imp", _target_sparsity(), Int("rounds", 2, 5, default=3))
+_register(
+    "lth",
+    _target_sparsity(),
+    Int("rounds", 2, 5, default=3),
+    Float("rewind_fraction", 0.0, 0.15, default=0.05),
+)
+
+# DiSparse's dynamic variant (Sun et al. CVPR 2022): prune-and-regrow rate and end.
+_register(
+    "disparse-dynamic",
+    _target_sparsity(),
+    Float("prune_rate", 0.1, 0.5, default=0.3),
+    Float("end_fraction", 0.5, 0.9, default=0.75),
+)
+
+# STR (Kusupati et al. ICML 2020): one soft threshold per layer.
+_register(
+    "str",
+    _threshold_init("threshold_init"),
+    _threshold_lr(),
+    _sparsity_penalty(),
+    _target_sparsity(),
+)
+
+# AdapMTL (Xiang et al. ACM MM 2024) and its two ablations.
+_register(
+    "adapmtl",
+    _threshold_init("threshold_init_backbone"),
+    _threshold_init("threshold_init_heads"),
+    _sparsity_penalty(),
+    _temperature(),
+    _threshold_lr(),
+    _target_sparsity(),
+)
+_register(
+    "adapmtl-global-threshold",
+    _threshold_init("threshold_init"),
+    _sparsity_penalty(),
+    _temperature(),
+    _threshold_lr(),
+    _target_sparsity(),
+)
+_register(
+    "adapmtl-equal-weights",
+    _threshold_init("threshold_init_backbone"),
+    _threshold_init("threshold_init_heads"),
+    _sparsity_penalty(),
+    _threshold_lr(),
+    _target_sparsity(),
+)
+
+# DMTG (Gao et al. ICML 2024): task grouping architecture search.
+_register(
+    "dmtg",
+    Int("num_groups", 1, 4, default=3),
+    Float("tau", 0.5, 8.0, log=True, default=2.5),
+    Float("lr", 3e-4, 1e-2, log=True, default=2e-3),
+    Int("shared_stages", 0, 2, default=1),
+)
+
+
+def get_search_space(method: str) -> SearchSpace:
+    """The default search space of ``method``.
+
+    Raises:
+        trials.registry.UnknownNameError: ``method`` is not registered; the message lists
+            the valid names and suggests the closest one.
+    """
+    return SEARCH_SPACES.get(method)

@@ -1,0 +1,531 @@
+"""The study configuration: one typed, validated model loaded from YAML.
+
+Every problem is reported as a :class:`ConfigError` with one line naming the field, the
+rule and the value got, e.g. ``budget.trials_per_method: must be > 0 (got 0)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from search_spaces import SEARCH_SPACES, SearchSpace, SearchSpaceError
+from study.store._url import redact_url
+from trials.errors import ParetuneError
+from trials.registry import unknown_name_message
+
+StrictInt = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+"""Optuna samplers a study can use (``tpe`` is multi-objective TPE)."""
+
+OBJECTIVE_COLUMNS = ("delta_t", "sparsity", "parameters", "flops", "wall_time_s", "device_s")
+"""Trial columns usable as objectives, besides ``metric:<task>:<name>`` and ``delta:<task>``."""
+
+Direction = Literal["maximize", "minimize"]
+
+DEFAULT_OBJECTIVES: list[tuple[str, Direction]] = [
+    ("delta_t", "maximize"),
+    ("sparsity", "maximize"),
+]
+
+#: TrialConfig fields the study sets itself, and where a user sets them instead.
+_STUDY_OWNED = {
+    "dataset": "dataset.name",
+    "dataset_root": "dataset.root",
+    "dataset_options": "dataset.options",
+    "tasks": "tasks",
+    "model": "model.backbone",
+    "head": "model.head",
+    "model_options": "model.options",
+    "head_options": "model.head_options",
+    "method": "methods[].name",
+    "method_params": "methods[].params",
+    "iterations": "budget.iterations",
+    "batch_size": "budget.batch_size",
+    "seed": "budget.seeds",
+    "eval_every": "budget.eval_every",
+    "reference": "reference",
+}
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_OBJECTIVE_PATTERN = re.compile(r"^(metric:[^:\s]+:[^:\s]+|delta:[^:\s]+)$")
+
+
+class ConfigError(ParetuneError):
+    """A study config that cannot be used; the message is one line for people."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Spec):
+    """Which data set trials train on.
+
+    Attributes:
+        name: a registered data set (the procedural ``scenes-nyu`` needs no files).
+        root: folder of a real-format data set (made absolute; it must exist).
+        options: data-set specific options.
+    """
+
+    name: str = "scenes-nyu"
+    root: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("root")
+    @classmethod
+    def _root_exists(cls, root: str | None) -> str | None:
+        if root is None:
+            return None
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"folder {path} does not exist")
+        return str(path.resolve())
+
+
+class ModelSpec(_Spec):
+    """The multi-task network: a shared backbone and one head per task."""
+
+    backbone: str = "resnet-tiny"
+    head: str = "light"
+    options: dict[str, Any] = Field(default_factory=dict)
+    head_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MethodSpec(_Spec):
+    """One method compared in the study.
+
+    Attributes:
+        name: a method of :data:`search_spaces.SEARCH_SPACES`.
+        search_space: overrides of the method's default space (see
+            :meth:`search_spaces.SearchSpace.override`): a scalar fixes a parameter, a
+            ``[low, high]`` list or a mapping changes its range or choices.
+        params: further fixed method parameters that are not in the search space.
+        trials: trials for this method (default: ``budget.trials_per_method``).
+    """
+
+    name: str
+    search_space: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    trials: StrictInt | None = Field(default=None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        if name not in SEARCH_SPACES:
+            raise ValueError(unknown_name_message("method", name, SEARCH_SPACES.names()))
+        return name
+
+    @field_validator("search_space")
+    @classmethod
+    def _valid_overrides(cls, overrides: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("name")
+        if name is not None:
+            try:
+                SEARCH_SPACES.get(name).override(overrides)
+            except SearchSpaceError as error:
+                raise ValueError(str(error)) from None
+        return overrides
+
+    @field_validator("params")
+    @classmethod
+    def _not_searched(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("name")
+        if name is not None and "search_space" in info.data:
+            space = SEARCH_SPACES.get(name).override(info.data["search_space"])
+            both = sorted(set(params) & set(space.names))
+            if both:
+                raise ValueError(
+                    f"{both[0]!r} is a search-space parameter of {name!r}; "
+                    f"fix it under search_space instead ({both[0]}: value)"
+                )
+        return params
+
+    def space(self) -> SearchSpace:
+        """The method's search space with this spec's overrides applied."""
+        return SEARCH_SPACES.get(self.name).override(self.search_space)
+
+
+class BudgetSpec(_Spec):
+    """The budget every method shares."""
+
+    trials_per_method: StrictInt = Field(default=8, gt=0)
+    iterations: StrictInt = Field(default=300, gt=0)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1)
+    batch_size: StrictInt = Field(default=16, gt=0)
+    eval_every: StrictInt | None = Field(default=None, gt=0)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seed {repeated[0]} is listed twice")
+        return seeds
+
+
+class ResourcesSpec(_Spec):
+    """What one trial reserves on the Ray cluster, and how many run at once."""
+
+    cpus_per_trial: Number = Field(default=1.0, gt=0)
+    gpus_per_trial: Number = Field(default=0.0, ge=0)
+    max_concurrent: StrictInt = Field(default=2, gt=0)
+    max_failures: StrictInt = Field(default=1, ge=0)
+
+
+class SamplerSpec(_Spec):
+    """The Optuna sampler (re-created with the same seed when a study resumes)."""
+
+    name: str = "tpe"
+    seed: StrictInt = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_sampler(cls, name: str) -> str:
+        if name not in SAMPLERS:
+            raise ValueError(unknown_name_message("sampler", name, list(SAMPLERS)))
+        return name
+
+
+class ReferenceSpec(_Spec):
+    """The dense reference trial that Delta_T is measured against."""
+
+    enabled: bool = True
+
+
+class StudyConfig(_Spec):
+    """Everything a study needs, validated before any Ray worker starts.
+
+    Relative paths (``dataset.root``, ``study_dir``) are made absolute against the
+    current directory, so that Ray workers (which run elsewhere) see the same folders.
+    """
+
+    name: str
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    tasks: list[str] | None = None
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    methods: list[MethodSpec] = Field(min_length=1)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    trainer: dict[str, Any] = Field(default_factory=dict)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    storage: str | None = None
+    study_dir: str | None = None
+    ray_address: str | None = None
+    objectives: list[tuple[str, Direction]] = Field(
+        default_factory=lambda: list(DEFAULT_OBJECTIVES), min_length=1
+    )
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _SLUG.match(name) or len(name) > 100:
+            raise ValueError(
+                "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return name
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, tasks: list[str] | None) -> list[str] | None:
+        if tasks is None:
+            return None
+        if not tasks:
+            raise ValueError("must list at least one task (or be omitted for all tasks)")
+        repeated = sorted({t for t in tasks if tasks.count(t) > 1})
+        if repeated:
+            raise ValueError(f"task {repeated[0]!r} is listed twice")
+        return tasks
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, methods: list[MethodSpec]) -> list[MethodSpec]:
+        names = [m.name for m in methods]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"method {repeated[0]!r} is listed twice")
+        return methods
+
+    @field_validator("trainer")
+    @classmethod
+    def _trainer(cls, trainer: dict[str, Any]) -> dict[str, Any]:
+        for key in trainer:
+            if key in _STUDY_OWNED:
+                raise ValueError(f"{key!r} is set by the study; use {_STUDY_OWNED[key]}")
+        return trainer
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, storage: str | None) -> str | None:
+        if storage is None:
+            return None
+        from study.store._engine import parse_url
+        from study.store._errors import StoreError
+
+        try:
+            parse_url(storage)
+        except StoreError as error:
+            raise ValueError(str(error)) from None
+        return storage
+
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address(cls, address: str | None) -> str | None:
+        if address is not None and not address.strip():
+            raise ValueError("must be an address such as 'auto' or 'ray://host:10001'")
+        return address
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_pairs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                (item.get("name"), item.get("direction")) if isinstance(item, Mapping) else item
+                for item in value
+            ]
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _known_objectives(
+        cls, objectives: list[tuple[str, Direction]]
+    ) -> list[tuple[str, Direction]]:
+        names = [name for name, _ in objectives]
+        for name in names:
+            if name not in OBJECTIVE_COLUMNS and not _OBJECTIVE_PATTERN.match(name):
+                raise ValueError(
+                    unknown_name_message("objective", name, list(OBJECTIVE_COLUMNS))
+                    + "; or metric:<task>:<metric>, delta:<task>"
+                )
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"objective {repeated[0]!r} is listed twice")
+        return objectives
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> StudyConfig:
+        folder = Path(self.study_dir) if self.study_dir else Path("paretune-runs") / self.name
+        self.study_dir = str(folder.expanduser().resolve())
+        return self
+
+    # --- derived values ------------------------------------------------------------------
+    def storage_url(self) -> str:
+        """The results database: ``storage`` or ``sqlite:///<study_dir>/paretune.db``."""
+        if self.storage:
+            return self.storage
+        return f"sqlite:///{Path(str(self.study_dir)) / 'paretune.db'}"
+
+    def redacted_storage_url(self) -> str:
+        """:meth:`storage_url` with its password shown as ``***``."""
+        return redact_url(self.storage_url())
+
+    def method(self, name: str) -> MethodSpec:
+        """The spec of method ``name``."""
+        for spec in self.methods:
+            if spec.name == name:
+                return spec
+        raise ConfigError(unknown_name_message("method", name, [m.name for m in self.methods]))
+
+    def trials_for(self, method: str) -> int:
+        """How many trials ``method`` gets."""
+        return self.method(method).trials or self.budget.trials_per_method
+
+    def trial_config(self, method: str, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+        """Keyword arguments of ``trials.TrialConfig`` for one trial of ``method``.
+
+        The method's parameters are its fixed ``params``, then the space's defaults and
+        fixed values, then the sampled ``params``. A parameter named like a ``TrialConfig``
+        field (such as ``lr``) sets that field for this method's trials. ``dense`` (the
+        study's reference) needs no entry in ``methods``.
+        """
+        from trials._config import TrialConfig
+
+        if method == "dense" and method not in {m.name for m in self.methods}:
+            merged: dict[str, Any] = dict(params)
+        else:
+            spec = self.method(method)
+            merged = {**spec.params, **spec.space().defaults(), **params}
+        trainer = {k: v for k, v in merged.items() if k in TrialConfig.model_fields}
+        return {
+            **self.trainer,
+            "dataset": self.dataset.name,
+            "dataset_root": self.dataset.root,
+            "dataset_options": dict(self.dataset.options),
+            "tasks": list(self.tasks) if self.tasks is not None else None,
+            "model": self.model.backbone,
+            "head": self.model.head,
+            "model_options": dict(self.model.options),
+            "head_options": dict(self.model.head_options),
+            "method": method,
+            "method_params": {k: v for k, v in merged.items() if k not in trainer},
+            "iterations": self.budget.iterations,
+            "batch_size": self.budget.batch_size,
+            "eval_every": self.budget.eval_every or 0,
+            "seed": seed,
+            "threads": max(1, int(self.resources.cpus_per_trial)),
+            **trainer,
+        }
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as JSON-able data with the storage password hidden (for storing)."""
+        data = self.model_dump(mode="json")
+        if data.get("storage"):
+            data["storage"] = redact_url(data["storage"])
+        return data
+
+
+# --- loading -----------------------------------------------------------------------------
+def parse_config(data: Any) -> StudyConfig:
+    """Validates already-parsed config data.
+
+    Raises:
+        ConfigError: the first problem, as one line.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"a study config must be a mapping of settings (got {type(data).__name__})"
+        )
+    try:
+        return StudyConfig.model_validate(dict(data))
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error)) from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Reads and validates a YAML study config.
+
+    Raises:
+        ConfigError: a missing or unreadable file, invalid YAML or an invalid setting.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {file}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: invalid YAML{_yaml_where(error)}") from None
+    if data is None:
+        raise ConfigError(f"config file {file} is empty")
+    return parse_config(data)
+
+
+def _yaml_where(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{where}: {problem}" if problem else where
+
+
+# --- error formatting --------------------------------------------------------------------
+_RULES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a [name, direction] pair",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "literal_error": "must be {expected}",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number_text(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The valid keys of the model at ``loc`` (for an unknown-key message)."""
+    model: Any = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for arg in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                model = arg
+                break
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """The first problem of a pydantic error as ``field: rule (got value)``."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    where = _location(loc)
+    if kind == "extra_forbidden":
+        owner = _location(loc[:-1]) or "the study config"
+        valid = _fields_at(loc[:-1])
+        message = f"unknown key {str(loc[-1])!r} in {owner}"
+        if valid:
+            suggestion = unknown_name_message("key", str(loc[-1]), valid)
+            message += suggestion[suggestion.index(";") :]
+        return message
+    if kind == "missing":
+        return f"{where}: is required"
+    if kind == "value_error":
+        message = str(first.get("ctx", {}).get("error", first["msg"]))
+        message = message.removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+    template = _RULES.get(kind)
+    context = {k: _number_text(v) for k, v in first.get("ctx", {}).items()}
+    try:
+        rule = template.format(**context) if template else first["msg"]
+    except (KeyError, IndexError):
+        rule = first["msg"]
+    value = first.get("input")
+    if loc and loc[0] == "storage" and isinstance(value, str):
+        value = redact_url(value)
+    return f"{where}: {rule} (got {_shown(value)})"

@@ -1,0 +1,890 @@
+"""The SQLAlchemy implementation of the results store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, insert, inspect, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from study.store._base import BaseResultStore
+from study.store._engine import create_store_engine, parse_url, sqlite_path
+from study.store._errors import StoreError
+from study.store._models import (
+    SCHEMA_VERSION,
+    ArtifactRow,
+    Base,
+    EvaluationRow,
+    MethodRunRow,
+    RunStatus,
+    SchemaInfo,
+    StudyRow,
+    TrialRow,
+    TrialStatus,
+    utcnow,
+)
+from study.store._records import (
+    ArtifactRecord,
+    EvaluationRecord,
+    MethodRunRecord,
+    StudyRecord,
+    TrialRecord,
+    as_utc,
+)
+from study.store._session import SessionRunner, one_line
+from study.store._url import redact_url, scrub
+from trials.registry import unknown_name_message
+
+T = TypeVar("T")
+
+_JSON = "json"
+_FLOAT = "float"
+_INT = "int"
+_TIME = "time"
+_TEXT = "text"
+_BOOL = "bool"
+_STATUS = "status"
+
+#: Trial columns :meth:`ResultStore.update_trial` may set, with their kinds.
+TRIAL_FIELDS: dict[str, str] = {
+    "status": _STATUS,
+    "optuna_trial_number": _INT,
+    "tune_trial_id": _TEXT,
+    "is_reference": _BOOL,
+    "params": _JSON,
+    "config": _JSON,
+    "seed": _INT,
+    "started_at": _TIME,
+    "finished_at": _TIME,
+    "error": _TEXT,
+    "host": _TEXT,
+    "node_id": _TEXT,
+    "versions": _JSON,
+    "metrics": _JSON,
+    "sparsity": _FLOAT,
+    "components": _JSON,
+    "thresholds": _JSON,
+    "task_weights": _JSON,
+    "delta_t": _FLOAT,
+    "delta_t_per_task": _JSON,
+    "iterations": _INT,
+    "wall_time_s": _FLOAT,
+    "device_s": _FLOAT,
+    "flops": _FLOAT,
+    "parameters": _INT,
+    "rung": _INT,
+}
+
+#: Fields of one evaluation (those of ``trials.Evaluation``).
+EVALUATION_FIELDS: dict[str, str] = {
+    "iteration": _INT,
+    "metrics": _JSON,
+    "losses": _JSON,
+    "sparsity": _FLOAT,
+    "components": _JSON,
+    "thresholds": _JSON,
+    "task_weights": _JSON,
+    "delta_t": _FLOAT,
+    "elapsed_s": _FLOAT,
+    "images_seen": _INT,
+}
+
+_NOT_NULL_INT = frozenset({"seed", "iterations", "iteration"})
+_UNFINISHED = (TrialStatus.WAITING.value, TrialStatus.RUNNING.value)
+
+
+def collect_versions() -> dict[str, str | None]:
+    """Installed versions of paretune and its engines (without importing them)."""
+    versions: dict[str, str | None] = {}
+    for package in ("paretune", "torch", "ray", "optuna"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+class ResultStore(BaseResultStore):
+    """Results in a SQL database through SQLAlchemy (SQLite by default, PostgreSQL).
+
+    Opening connects once, creates the tables of a new database (unless ``create`` is
+    false) and checks the schema version.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///runs/paretune.db`` or
+            ``postgresql+psycopg://user:password@host/db``.
+        create: create the tables (and the SQLite file) when missing; when false, a
+            database without paretune tables raises.
+        retry_timeout: how long one operation retries transient errors (seconds).
+
+    Raises:
+        StoreError: a malformed URL, an unreachable database, a missing database with
+            ``create=False`` or a schema version this code does not read.
+
+    Example:
+        >>> store = ResultStore("sqlite://")
+        >>> store.create_study("demo", {}, [("delta_t", "maximize")])
+        1
+    """
+
+    def __init__(self, url: str, *, create: bool = True, retry_timeout: float = 30.0) -> None:
+        parsed = parse_url(url)
+        self.url = redact_url(parsed)
+        self._password = parsed.password if isinstance(parsed.password, str) else None
+        path = sqlite_path(parsed)
+        if path is not None and not create and not path.is_file():
+            raise StoreError(f"database file {path} does not exist ({self.url})")
+        self._engine = create_store_engine(parsed)
+        self._runner = SessionRunner(self._engine, self.url, self._password, retry_timeout)
+        try:
+            with self._engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except sa_exc.SQLAlchemyError as error:
+            self._engine.dispose()
+            raise StoreError(
+                f"cannot connect to database {self.url}: {one_line(error, self._password)}"
+            ) from None
+        try:
+            self._prepare_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # --- plumbing ------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for bulk reads such as :func:`analysis.load_study`)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgresql``, ..."""
+        return self._engine.dialect.name
+
+    def run(self, work: Callable[[Session], T], *, write: bool = False) -> T:
+        """``work(session)`` in one transaction with the store's commit, rollback, error
+        translation and retries."""
+        return self._runner.run(work, write=write)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"ResultStore({self.url!r})"
+
+    def _prepare_schema(self, create: bool) -> None:
+        def work(session: Session) -> None:
+            connection = session.connection()
+            if not inspect(connection).has_table(SchemaInfo.__tablename__):
+                if not create:
+                    raise StoreError(f"database {self.url} holds no paretune results")
+                Base.metadata.create_all(connection)
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION, created_at=utcnow()))
+                return
+            version = session.scalar(select(SchemaInfo.version).where(SchemaInfo.id == 1))
+            if version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.url} has results schema version {version} but this "
+                    f"paretune uses version {SCHEMA_VERSION}; open it with a matching "
+                    "paretune or use another database"
+                )
+
+        try:
+            self._runner.run(work, write=True)
+        except StoreError as error:
+            # Another process may have created the tables at the same moment.
+            if not isinstance(error.__cause__, sa_exc.IntegrityError | sa_exc.ProgrammingError):
+                raise
+            time.sleep(0.2)
+            self._runner.run(work, write=True)
+
+    def _write_idempotent(self, work: Callable[[Session], T], attempts: int = 5) -> T:
+        """A write whose unique-key races (another writer won) are retried: the next
+        attempt sees the other writer's row."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._runner.run(work, write=True)
+            except StoreError as error:
+                if attempt == attempts or not isinstance(error.__cause__, sa_exc.IntegrityError):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _clean(
+        self, fields: Mapping[str, Any], kinds: Mapping[str, str], what: str
+    ) -> dict[str, Any]:
+        clean: dict[str, Any] = {}
+        for name, value in fields.items():
+            kind = kinds.get(name)
+            if kind is None:
+                raise StoreError(unknown_name_message(f"{what} field", name, list(kinds)))
+            clean[name] = self._convert(name, value, kind)
+        return clean
+
+    def _convert(self, name: str, value: Any, kind: str) -> Any:
+        if kind == _JSON:
+            if value is None:
+                return {}
+            if hasattr(value, "model_dump"):
+                value = value.model_dump(mode="json")
+            if not isinstance(value, Mapping):
+                raise StoreError(f"{name} must be a mapping (got {type(value).__name__})")
+            value = dict(value)
+            return self._scrub_json(value) if name == "config" or self._password else value
+        if value is None:
+            if name in _NOT_NULL_INT:
+                raise StoreError(f"{name} must be an integer (got None)")
+            return None
+        if kind == _FLOAT:
+            number = _number(name, value)
+            return number if math.isfinite(number) else None
+        if kind == _INT:
+            number = _number(name, value)
+            if not float(number).is_integer():
+                raise StoreError(f"{name} must be an integer (got {value!r})")
+            return int(number)
+        if kind == _TIME:
+            if not isinstance(value, datetime):
+                raise StoreError(f"{name} must be a datetime (got {value!r})")
+            return as_utc(value)
+        if kind == _BOOL:
+            return bool(value)
+        if kind == _STATUS:
+            try:
+                return TrialStatus(str(value)).value
+            except ValueError:
+                raise StoreError(
+                    unknown_name_message("trial status", str(value), list(TrialStatus))
+                ) from None
+        return scrub(str(value), self._password)
+
+    def _scrub_json(self, value: Any) -> Any:
+        """``value`` with URL passwords (and the store's password) hidden in strings."""
+        if isinstance(value, str):
+            return scrub(value, self._password)
+        if isinstance(value, Mapping):
+            return {k: self._scrub_json(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub_json(v) for v in value]
+        return value
+
+    def _study_id(self, session: Session, name: str) -> int:
+        study_id = session.scalar(select(StudyRow.id).where(StudyRow.name == name))
+        if study_id is None:
+            names = list(session.scalars(select(StudyRow.name)))
+            if not names:
+                raise StoreError(f"unknown study {name!r}; {self.url} holds no studies")
+            raise StoreError(unknown_name_message("study", name, names))
+        return study_id
+
+    # --- studies -------------------------------------------------------------------------
+    def create_study(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        objectives: Sequence[Sequence[str]],
+        *,
+        versions: Mapping[str, str | None] | None = None,
+        exist_ok: bool = False,
+    ) -> int:
+        if not isinstance(name, str) or not name:
+            raise StoreError(f"a study name must be a non-empty string (got {name!r})")
+        pairs = _objectives(objectives)
+        found = dict(collect_versions() if versions is None else versions)
+        stored_config = self._convert("config", config, _JSON)
+
+        def work(session: Session) -> int:
+            existing = session.scalar(select(StudyRow.id).where(StudyRow.name == name))
+            if existing is not None:
+                if exist_ok:
+                    return existing
+                raise StoreError(f"study {name!r} already exists in {self.url}")
+            row = StudyRow(
+                name=name,
+                config=stored_config,
+                objectives=[list(p) for p in pairs],
+                status=RunStatus.CREATED.value,
+                created_at=utcnow(),
+                paretune_version=found.get("paretune"),
+                torch_version=found.get("torch"),
+                ray_version=found.get("ray"),
+                optuna_version=found.get("optuna"),
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+        return self._write_idempotent(work)
+
+    def get_study(self, name: str) -> StudyRecord:
+        def work(session: Session) -> StudyRecord:
+            row = session.get(StudyRow, self._study_id(session, name))
+            assert row is not None
+            return _study_record(row)
+
+        return self._runner.run(work)
+
+    def list_studies(self) -> list[StudyRecord]:
+        def work(session: Session) -> list[StudyRecord]:
+            rows = session.scalars(select(StudyRow).order_by(StudyRow.id))
+            return [_study_record(row) for row in rows]
+
+        return self._runner.run(work)
+
+    def set_study_status(self, name: str, status: str) -> None:
+        value = _run_status(status)
+
+        def work(session: Session) -> None:
+            study_id = self._study_id(session, name)
+            session.execute(update(StudyRow).where(StudyRow.id == study_id).values(status=value))
+
+        self._runner.run(work, write=True)
+
+    def delete_study(self, name: str) -> None:
+        def work(session: Session) -> None:
+            study_id = self._study_id(session, name)
+            runs = select(MethodRunRow.id).where(MethodRunRow.study_id == study_id)
+            trials = select(TrialRow.id).where(TrialRow.method_run_id.in_(runs))
+            for table, where in (
+                (EvaluationRow, EvaluationRow.trial_id.in_(trials)),
+                (ArtifactRow, ArtifactRow.trial_id.in_(trials)),
+                (TrialRow, TrialRow.method_run_id.in_(runs)),
+                (MethodRunRow, MethodRunRow.study_id == study_id),
+                (StudyRow, StudyRow.id == study_id),
+            ):
+                session.execute(
+                    delete(table).where(where), execution_options={"synchronize_session": False}
+                )
+
+        self._runner.run(work, write=True)
+
+    # --- method runs ---------------------------------------------------------------------
+    def start_method_run(
+        self,
+        study: str,
+        method: str,
+        seed: int,
+        *,
+        search_space: Mapping[str, Any] | None = None,
+        optuna_study_name: str | None = None,
+    ) -> int:
+        space = None if search_space is None else self._convert("search_space", search_space, _JSON)
+
+        def work(session: Session) -> int:
+            study_id = self._study_id(session, study)
+            row = session.scalar(
+                select(MethodRunRow).where(
+                    MethodRunRow.study_id == study_id,
+                    MethodRunRow.method == method,
+                    MethodRunRow.seed == seed,
+                )
+            )
+            if row is None:
+                row = MethodRunRow(
+                    study_id=study_id,
+                    method=method,
+                    seed=int(seed),
+                    search_space=space or {},
+                    started_at=utcnow(),
+                )
+                session.add(row)
+            elif space is not None:
+                row.search_space = space
+            if optuna_study_name is not None:
+                row.optuna_study_name = optuna_study_name
+            row.status = RunStatus.RUNNING.value
+            row.finished_at = None
+            session.flush()
+            return row.id
+
+        return self._write_idempotent(work)
+
+    def finish_method_run(self, method_run_id: int, status: str = "COMPLETE") -> None:
+        value = _run_status(status)
+
+        def work(session: Session) -> None:
+            result = session.execute(
+                update(MethodRunRow)
+                .where(MethodRunRow.id == method_run_id)
+                .values(status=value, finished_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            if _rowcount(result) == 0:
+                raise StoreError(f"unknown method run {method_run_id} in {self.url}")
+
+        self._runner.run(work, write=True)
+
+    def method_runs_of(self, study: str) -> list[MethodRunRecord]:
+        def work(session: Session) -> list[MethodRunRecord]:
+            study_id = self._study_id(session, study)
+            rows = session.scalars(
+                select(MethodRunRow)
+                .where(MethodRunRow.study_id == study_id)
+                .order_by(MethodRunRow.method, MethodRunRow.seed)
+            )
+            return [
+                MethodRunRecord(
+                    id=r.id,
+                    study=study,
+                    method=r.method,
+                    seed=r.seed,
+                    search_space=r.search_space or {},
+                    optuna_study_name=r.optuna_study_name,
+                    status=r.status,
+                    started_at=as_utc(r.started_at),
+                    finished_at=as_utc(r.finished_at),
+                )
+                for r in rows
+            ]
+
+        return self._runner.run(work)
+
+    # --- trials --------------------------------------------------------------------------
+    def _trial_row(
+        self, run: MethodRunRow, values: Mapping[str, Any], number: int
+    ) -> dict[str, Any]:
+        fields = self._clean(values, TRIAL_FIELDS, "trial")
+        row: dict[str, Any] = {
+            "method_run_id": run.id,
+            "number": number,
+            "seed": run.seed,
+            "status": TrialStatus.RUNNING.value,
+            "is_reference": False,
+            "params": {},
+            "config": {},
+            "optuna_trial_number": None,
+            "tune_trial_id": None,
+            "started_at": None,
+            "finished_at": None,
+            "error": None,
+            "host": None,
+            "node_id": None,
+            "versions": {},
+            "metrics": {},
+            "sparsity": None,
+            "components": {},
+            "thresholds": {},
+            "task_weights": {},
+            "delta_t": None,
+            "delta_t_per_task": {},
+            "iterations": 0,
+            "wall_time_s": None,
+            "device_s": None,
+            "flops": None,
+            "parameters": None,
+            "rung": None,
+        }
+        row.update(fields)
+        if row["started_at"] is None and row["status"] != TrialStatus.WAITING.value:
+            row["started_at"] = utcnow()
+        return row
+
+    def _method_run(self, session: Session, method_run_id: int) -> MethodRunRow:
+        run = session.get(MethodRunRow, method_run_id)
+        if run is None:
+            raise StoreError(f"unknown method run {method_run_id} in {self.url}")
+        return run
+
+    def add_trial(
+        self,
+        method_run_id: int,
+        *,
+        params: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        number: int | None = None,
+        status: str = "RUNNING",
+        tune_trial_id: str | None = None,
+        **fields: Any,
+    ) -> int:
+        values: dict[str, Any] = {
+            "params": params,
+            "config": config,
+            "status": status,
+            "tune_trial_id": tune_trial_id,
+            **fields,
+        }
+        if seed is not None:
+            values["seed"] = seed
+
+        def work(session: Session) -> int:
+            run = self._method_run(session, method_run_id)
+            if tune_trial_id is not None:
+                existing = session.scalar(
+                    select(TrialRow.id).where(
+                        TrialRow.method_run_id == run.id,
+                        TrialRow.tune_trial_id == str(tune_trial_id),
+                    )
+                )
+                if existing is not None:
+                    return existing
+            if number is None:
+                chosen = _next_number(session, run.id)
+            else:
+                chosen = int(number)
+                taken = session.scalar(
+                    select(TrialRow.id).where(
+                        TrialRow.method_run_id == run.id, TrialRow.number == chosen
+                    )
+                )
+                if taken is not None:
+                    raise StoreError(
+                        f"trial number {chosen} already exists in method run {run.id} "
+                        f"({run.method}, seed {run.seed})"
+                    )
+            row = TrialRow(**self._trial_row(run, values, chosen))
+            session.add(row)
+            session.flush()
+            return row.id
+
+        return self._write_idempotent(work)
+
+    def add_trials(self, method_run_id: int, trials: Sequence[Mapping[str, Any]]) -> list[int]:
+        if not trials:
+            return []
+
+        def work(session: Session) -> list[int]:
+            run = self._method_run(session, method_run_id)
+            start = _next_number(session, run.id)
+            rows = []
+            for offset, trial in enumerate(trials):
+                values = dict(trial)
+                number = values.pop("number", None)
+                rows.append(
+                    self._trial_row(run, values, start + offset if number is None else int(number))
+                )
+            result = session.execute(
+                insert(TrialRow).returning(TrialRow.id, sort_by_parameter_order=True), rows
+            )
+            return list(result.scalars())
+
+        return self._write_idempotent(work)
+
+    def update_trial(self, trial_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        values = self._clean(fields, TRIAL_FIELDS, "trial")
+
+        def work(session: Session) -> None:
+            result = session.execute(
+                update(TrialRow).where(TrialRow.id == trial_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+            if _rowcount(result) == 0:
+                raise StoreError(f"unknown trial {trial_id} in {self.url}")
+
+        self._write_idempotent(work)
+
+    def _trial_query(self) -> Any:
+        return (
+            select(TrialRow, MethodRunRow.method, StudyRow.name)
+            .join(MethodRunRow, TrialRow.method_run_id == MethodRunRow.id)
+            .join(StudyRow, MethodRunRow.study_id == StudyRow.id)
+        )
+
+    def get_trial(self, trial_id: int) -> TrialRecord:
+        def work(session: Session) -> TrialRecord:
+            found = session.execute(self._trial_query().where(TrialRow.id == trial_id)).first()
+            if found is None:
+                raise StoreError(f"unknown trial {trial_id} in {self.url}")
+            return _trial_record(*found)
+
+        return self._runner.run(work)
+
+    def _filters(
+        self,
+        study_id: int,
+        method: str | None,
+        seed: int | None,
+        status: str | Iterable[str] | None,
+        is_reference: bool | None,
+    ) -> list[Any]:
+        where: list[Any] = [MethodRunRow.study_id == study_id]
+        if method is not None:
+            where.append(MethodRunRow.method == method)
+        if seed is not None:
+            where.append(TrialRow.seed == seed)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(TrialRow.status.in_([TrialStatus(s).value for s in statuses]))
+        if is_reference is not None:
+            where.append(TrialRow.is_reference.is_(is_reference))
+        return where
+
+    def trials_of(
+        self,
+        study: str,
+        *,
+        method: str | None = None,
+        seed: int | None = None,
+        status: str | Iterable[str] | None = None,
+    ) -> list[TrialRecord]:
+        def work(session: Session) -> list[TrialRecord]:
+            where = self._filters(self._study_id(session, study), method, seed, status, None)
+            rows = session.execute(self._trial_query().where(*where).order_by(TrialRow.id))
+            return [_trial_record(*row) for row in rows]
+
+        return self._runner.run(work)
+
+    def count_trials(
+        self,
+        study: str,
+        *,
+        method: str | None = None,
+        seed: int | None = None,
+        status: str | Iterable[str] | None = None,
+        is_reference: bool | None = None,
+    ) -> int:
+        def work(session: Session) -> int:
+            where = self._filters(
+                self._study_id(session, study), method, seed, status, is_reference
+            )
+            query = (
+                select(func.count(TrialRow.id))
+                .join(MethodRunRow, TrialRow.method_run_id == MethodRunRow.id)
+                .where(*where)
+            )
+            return int(session.scalar(query) or 0)
+
+        return self._runner.run(work)
+
+    def reference_trial(self, study: str, seed: int | None = None) -> TrialRecord | None:
+        def work(session: Session) -> TrialRecord | None:
+            where = self._filters(
+                self._study_id(session, study), None, seed, TrialStatus.COMPLETE.value, True
+            )
+            row = session.execute(
+                self._trial_query().where(*where).order_by(TrialRow.id.desc()).limit(1)
+            ).first()
+            return None if row is None else _trial_record(*row)
+
+        return self._runner.run(work)
+
+    def mark_running_as_failed(self, study: str, reason: str) -> int:
+        def work(session: Session) -> int:
+            runs = select(MethodRunRow.id).where(
+                MethodRunRow.study_id == self._study_id(session, study)
+            )
+            result = session.execute(
+                update(TrialRow)
+                .where(TrialRow.method_run_id.in_(runs), TrialRow.status.in_(_UNFINISHED))
+                .values(status=TrialStatus.FAILED.value, error=str(reason), finished_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            return int(_rowcount(result))
+
+        return self._runner.run(work, write=True)
+
+    # --- evaluations and artifacts -------------------------------------------------------
+    def add_evaluation(self, trial_id: int, evaluation: Mapping[str, Any]) -> bool:
+        return self.add_evaluations(trial_id, [evaluation]) == 1
+
+    def add_evaluations(self, trial_id: int, evaluations: Iterable[Mapping[str, Any]]) -> int:
+        rows: dict[int, dict[str, Any]] = {}
+        for evaluation in evaluations:
+            if hasattr(evaluation, "model_dump"):
+                evaluation = evaluation.model_dump(mode="json")
+            if "iteration" not in evaluation:
+                raise StoreError("an evaluation needs an 'iteration'")
+            row = self._clean(evaluation, EVALUATION_FIELDS, "evaluation")
+            rows.setdefault(row["iteration"], row)
+        if not rows:
+            return 0
+
+        def work(session: Session) -> int:
+            if session.get(TrialRow, trial_id) is None:
+                raise StoreError(f"unknown trial {trial_id} in {self.url}")
+            stored = set(
+                session.scalars(
+                    select(EvaluationRow.iteration).where(EvaluationRow.trial_id == trial_id)
+                )
+            )
+            new = [
+                {
+                    "trial_id": trial_id,
+                    "metrics": {},
+                    "losses": {},
+                    "sparsity": None,
+                    "components": {},
+                    "thresholds": {},
+                    "task_weights": {},
+                    "delta_t": None,
+                    "elapsed_s": None,
+                    "images_seen": None,
+                    **row,
+                }
+                for iteration, row in rows.items()
+                if iteration not in stored
+            ]
+            if new:
+                session.execute(insert(EvaluationRow), new)
+            return len(new)
+
+        return self._write_idempotent(work)
+
+    def evaluations_of(self, trial_id: int) -> list[EvaluationRecord]:
+        def work(session: Session) -> list[EvaluationRecord]:
+            rows = session.scalars(
+                select(EvaluationRow)
+                .where(EvaluationRow.trial_id == trial_id)
+                .order_by(EvaluationRow.iteration)
+            )
+            return [
+                EvaluationRecord(
+                    id=r.id,
+                    trial_id=r.trial_id,
+                    iteration=r.iteration,
+                    metrics=r.metrics or {},
+                    losses=r.losses or {},
+                    sparsity=r.sparsity,
+                    components=r.components or {},
+                    thresholds=r.thresholds or {},
+                    task_weights=r.task_weights or {},
+                    delta_t=r.delta_t,
+                    elapsed_s=r.elapsed_s,
+                    images_seen=r.images_seen,
+                )
+                for r in rows
+            ]
+
+        return self._runner.run(work)
+
+    def add_artifact(self, trial_id: int, kind: str, path: str, size: int | None = None) -> int:
+        if size is None and Path(path).is_file():
+            size = Path(path).stat().st_size
+
+        def work(session: Session) -> int:
+            if session.get(TrialRow, trial_id) is None:
+                raise StoreError(f"unknown trial {trial_id} in {self.url}")
+            row = ArtifactRow(
+                trial_id=trial_id, kind=str(kind), path=str(path), size=size, created_at=utcnow()
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+        return self._runner.run(work, write=True)
+
+    def artifacts_of(self, trial_id: int) -> list[ArtifactRecord]:
+        def work(session: Session) -> list[ArtifactRecord]:
+            rows = session.scalars(
+                select(ArtifactRow).where(ArtifactRow.trial_id == trial_id).order_by(ArtifactRow.id)
+            )
+            return [
+                ArtifactRecord(
+                    id=r.id,
+                    trial_id=r.trial_id,
+                    kind=r.kind,
+                    path=r.path,
+                    size=r.size,
+                    created_at=as_utc(r.created_at),
+                )
+                for r in rows
+            ]
+
+        return self._runner.run(work)
+
+
+def _rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE (a ``CursorResult``)."""
+    return int(result.rowcount)
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a Python number (numpy scalars included); booleans are refused."""
+    if not isinstance(value, bool) and hasattr(value, "item") and not hasattr(value, "__len__"):
+        value = value.item()  # numpy scalars
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StoreError(f"{name} must be a number (got {value!r})")
+    return value
+
+
+def _next_number(session: Session, method_run_id: int) -> int:
+    last = session.scalar(
+        select(func.max(TrialRow.number)).where(TrialRow.method_run_id == method_run_id)
+    )
+    return 0 if last is None else int(last) + 1
+
+
+def _objectives(objectives: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for item in objectives:
+        if isinstance(item, str) or len(item) != 2:
+            raise StoreError(f"an objective must be a (name, direction) pair (got {item!r})")
+        name, direction = str(item[0]), str(item[1])
+        if direction not in ("maximize", "minimize"):
+            raise StoreError(
+                f"direction of objective {name!r} must be 'maximize' or 'minimize' "
+                f"(got {direction!r})"
+            )
+        pairs.append((name, direction))
+    if not pairs:
+        raise StoreError("a study needs at least one objective")
+    return pairs
+
+
+def _run_status(status: str) -> str:
+    try:
+        return RunStatus(str(status)).value
+    except ValueError:
+        raise StoreError(unknown_name_message("run status", str(status), list(RunStatus))) from None
+
+
+def _study_record(row: StudyRow) -> StudyRecord:
+    return StudyRecord(
+        id=row.id,
+        name=row.name,
+        config=row.config or {},
+        objectives=[(str(n), str(d)) for n, d in row.objectives],
+        status=row.status,
+        created_at=as_utc(row.created_at),
+        versions={
+            "paretune": row.paretune_version,
+            "torch": row.torch_version,
+            "ray": row.ray_version,
+            "optuna": row.optuna_version,
+        },
+    )
+
+
+def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
+    return TrialRecord(
+        id=row.id,
+        study=study,
+        method=method,
+        method_run_id=row.method_run_id,
+        number=row.number,
+        seed=row.seed,
+        status=row.status,
+        is_reference=bool(row.is_reference),
+        params=row.params or {},
+        config=row.config or {},
+        optuna_trial_number=row.optuna_trial_number,
+        tune_trial_id=row.tune_trial_id,
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
+        error=row.error,
+        host=row.host,
+        node_id=row.node_id,
+        versions=row.versions or {},
+        metrics=row.metrics or {},
+        sparsity=row.sparsity,
+        components=row.components or {},
+        thresholds=row.thresholds or {},
+        task_weights=row.task_weights or {},
+        delta_t=row.delta_t,
+        delta_t_per_task=row.delta_t_per_task or {},
+        iterations=row.iterations or 0,
+        wall_time_s=row.wall_time_s,
+        device_s=row.device_s,
+        flops=row.flops,
+        parameters=row.parameters,
+        rung=row.rung,
+    )

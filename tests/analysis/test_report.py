@@ -1,0 +1,182 @@
+"""The self-contained HTML report and its table files."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from analysis import build_report
+
+BUNDLE_MARKER = "* plotly.js v"  # the header comment of the embedded plotly.js bundle
+BASE_IDS = ("fig-overlay", "fig-task-metrics", "fig-components", "fig-hv-budget")
+
+
+def make_trials(methods: tuple[str, ...] = ("adapmtl", "magnitude"), n: int = 8) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = [
+        {
+            "method": "dense",
+            "trial_id": 1,
+            "seed": 0,
+            "status": "COMPLETE",
+            "is_reference": True,
+            "delta_t": 0.0,
+            "sparsity": 0.0,
+            "iterations": 100,
+            "params": {},
+            "error": None,
+            "metric:segment_semantic:miou": 40.0,
+            "sparsity:backbone": 0.0,
+            "sparsity:head:segment_semantic": 0.0,
+        }
+    ]
+    for method in methods:
+        for k in range(n):
+            sparsity = float(rng.uniform(0.5, 0.99))
+            delta = float(-4 * sparsity**3 + rng.normal(0, 0.2))
+            rows.append(
+                {
+                    "method": method,
+                    "trial_id": len(rows) + 1,
+                    "seed": k % 2,
+                    "status": "COMPLETE",
+                    "is_reference": False,
+                    "delta_t": delta,
+                    "sparsity": sparsity,
+                    "iterations": 100,
+                    "params": {"lr": 1e-3 * (k + 1)},
+                    "param:lr": 1e-3 * (k + 1),
+                    "error": None,
+                    "metric:segment_semantic:miou": 40 + delta,
+                    "sparsity:backbone": sparsity,
+                    "sparsity:head:segment_semantic": sparsity * 0.9,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame["finished_at"] = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(
+        frame["trial_id"], unit="min"
+    )
+    return frame
+
+
+def make_evaluations(trials: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for trial_id in trials.loc[trials["method"] == "adapmtl", "trial_id"]:
+        for iteration in (0, 50, 100):
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "method": "adapmtl",
+                    "iteration": iteration,
+                    "threshold:backbone": 0.01 + iteration / 1e4,
+                    "weight:segment_semantic": 1.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _ids(text: str) -> set[str]:
+    return set(re.findall(r'<div id="(fig-[^"]+)"', text))
+
+
+def test_full_report(tmp_path: Path) -> None:
+    trials = make_trials()
+    paths = build_report(
+        trials, make_evaluations(trials), "nyu-sweep", tmp_path / "out", export_images=False
+    )
+    text = paths.html.read_text(encoding="utf-8")
+    assert paths.html == tmp_path / "out" / "report.html"
+    assert text.count(BUNDLE_MARKER) == 1  # plotly.js embedded exactly once
+    assert text.index(BUNDLE_MARKER) < text.index('<div id="fig-overlay"')
+    assert "<script src=" not in text and 'src="http' not in text  # works offline
+    expected = {*BASE_IDS, "fig-trajectories", "fig-parcoords-adapmtl", "fig-parcoords-magnitude"}
+    assert _ids(text) == expected
+    assert "Summary per method" in text and "Pareto set" in text
+    assert "best Delta_T at &gt;= 90%" in text
+    assert "dense (reference)" in text
+    assert "No completed trials" not in text
+    names = sorted(p.name for p in paths.tables.values())
+    assert names == sorted(
+        f"{t}.{s}" for t in ("paper", "sparsity_levels") for s in ("md", "csv", "tex")
+    )
+    paper = (tmp_path / "out" / "tables" / "paper.md").read_text()
+    assert paper.splitlines()[2].startswith("| dense (reference) | 1 |")
+    assert "| adapmtl |" in paper and "| magnitude |" in paper
+    levels = (tmp_path / "out" / "tables" / "sparsity_levels.tex").read_text()
+    assert ">= 90\\%" in levels
+    assert paths.images == () and paths.notes == ()
+
+
+def test_report_escapes_study_strings(tmp_path: Path) -> None:
+    evil = "<script>alert(1)</script>"
+    trials = make_trials(methods=(evil,), n=3)
+    trials.loc[1, "status"] = "FAILED"
+    trials.loc[1, "error"] = f"Traceback\nValueError: {evil}"
+    paths = build_report(trials, None, evil, tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert evil not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "Failed trials" in text and "ValueError: &lt;script&gt;" in text
+    assert "fig-parcoords-script-alert-1-script" in _ids(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty", "No trials recorded for this study yet."),
+        ("no-columns", "No trials recorded for this study yet."),
+        ("failed-only", "No completed trials yet: 3 failed, 0 running, waiting or pruned."),
+        ("single", "Only one completed trial so far"),
+    ],
+)
+def test_degenerate_studies_render_with_a_message(tmp_path: Path, kind: str, message: str) -> None:
+    full = make_trials(n=3)
+    if kind == "empty":
+        trials = full.iloc[0:0]
+    elif kind == "no-columns":
+        trials = pd.DataFrame()
+    elif kind == "failed-only":
+        trials = full.iloc[1:4].assign(status="FAILED", delta_t=math.nan, error="boom")
+    else:
+        trials = full.iloc[[1]]
+    paths = build_report(trials, pd.DataFrame(), "s", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert message in text
+    assert text.count(BUNDLE_MARKER) == 1
+    assert set(BASE_IDS) <= _ids(text) and "fig-trajectories" in _ids(text)
+    for name in ("paper", "sparsity_levels"):
+        assert (tmp_path / "tables" / f"{name}.md").read_text().startswith("| method |")
+    if kind == "single":
+        assert "fig-parcoords-adapmtl" in _ids(text)
+        assert "No completed trials yet" not in text.split("<h2>Figures</h2>")[0]
+    else:
+        assert "fig-parcoords" in _ids(text)
+        assert "No completed trials yet" in text  # figure annotations say so
+
+
+def test_image_export_is_skipped_with_a_note(tmp_path: Path, monkeypatch) -> None:
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("\n\nKaleido requires Google Chrome to be installed.\n\nmore")
+
+    monkeypatch.setattr(go.Figure, "to_image", broken)
+    paths = build_report(make_trials(n=2), None, "s", tmp_path)
+    assert paths.images == ()
+    assert paths.notes == (
+        "Figure images were not exported: Kaleido requires Google Chrome to be installed.",
+    )
+    assert "Kaleido requires Google Chrome" in paths.html.read_text(encoding="utf-8")
+
+
+def test_image_export_writes_png_and_svg(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(go.Figure, "to_image", lambda self, format="png", **kw: format.encode())
+    paths = build_report(make_trials(n=2), None, "s", tmp_path)
+    names = {p.name for p in paths.images}
+    assert {"fig-overlay.png", "fig-overlay.svg", "fig-hv-budget.svg"} <= names
+    assert (tmp_path / "figures" / "fig-overlay.svg").read_bytes() == b"svg"
+    assert paths.notes == ()

@@ -1,0 +1,158 @@
+"""Paper tables and their Markdown, LaTeX, CSV and HTML renderings."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import (
+    format_cells,
+    paper_table,
+    select_at_sparsity,
+    sparsity_level_table,
+    to_csv,
+    to_html,
+    to_latex,
+    to_markdown,
+)
+
+
+@pytest.fixture
+def trials() -> pd.DataFrame:
+    """Dense reference, method a (front at 0.5/0.85/0.92) and method b (front at 0.6/0.99)."""
+    rows = [
+        # method, status, delta_t, sparsity, miou, abs_err, backbone, head
+        ("dense", "COMPLETE", 0.0, 0.0, 40.0, 0.50, 0.0, 0.0),
+        ("a", "COMPLETE", 1.0, 0.5, 40.4, 0.49, 0.45, 0.7),
+        ("a", "COMPLETE", -0.5, 0.85, 39.8, 0.51, 0.84, 0.9),
+        ("a", "COMPLETE", -1.5, 0.92, 39.4, 0.52, 0.93, 0.85),
+        ("a", "COMPLETE", -3.0, 0.91, 38.0, 0.60, 0.90, 0.95),  # dominated by the 0.92 one
+        ("a", "FAILED", math.nan, math.nan, math.nan, math.nan, math.nan, math.nan),
+        ("b", "COMPLETE", 0.5, 0.6, 40.2, 0.50, 0.55, 0.8),
+        ("b", "COMPLETE", -4.0, 0.99, 30.0, 0.70, 0.99, 0.98),
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "status",
+            "delta_t",
+            "sparsity",
+            "metric:segment_semantic:miou",
+            "metric:depth:abs_err",
+            "sparsity:backbone",
+            "sparsity:head:depth",
+        ],
+    )
+    frame["trial_id"] = np.arange(10, 10 + len(frame))
+    frame["seed"] = 0
+    frame["is_reference"] = frame["method"] == "dense"
+    return frame
+
+
+def test_select_at_sparsity(trials: pd.DataFrame) -> None:
+    chosen = select_at_sparsity(trials, 0.9)
+    assert chosen.index.tolist() == ["a", "b"]  # the reference is not a method row
+    assert chosen["trial_id"].tolist() == [13, 17]  # lowest sparsity at or above 0.9
+    # Nothing on a's front reaches 0.95: fall back to the closest (0.92).
+    assert select_at_sparsity(trials, 0.95)["trial_id"].tolist() == [13, 17]
+    # Level 0.5: a's 0.5 trial exactly; b's lowest above is 0.6.
+    assert select_at_sparsity(trials, 0.5)["trial_id"].tolist() == [11, 16]
+    with pytest.raises(ValueError, match="sparsity must lie in"):
+        select_at_sparsity(trials, 90)
+
+
+def test_paper_table_rows_and_columns(trials: pd.DataFrame) -> None:
+    table = paper_table(trials, sparsity=0.9)
+    assert table.index.name == "method"
+    assert table.index.tolist() == ["dense (reference)", "a", "b"]
+    assert table.columns.tolist() == [
+        "trial",
+        "segment_semantic miou",
+        "depth abs_err",
+        "sparsity backbone (%)",
+        "sparsity head:depth (%)",
+        "sparsity (%)",
+        "Delta_T (%)",
+    ]
+    assert table["trial"].tolist() == [10, 13, 17]
+    assert table.loc["a", "sparsity (%)"] == pytest.approx(92.0)
+    assert table.loc["a", "sparsity backbone (%)"] == pytest.approx(93.0)
+    assert table.loc["b", "Delta_T (%)"] == -4.0
+    assert table.loc["a", "segment_semantic miou"] == 39.4
+
+
+def test_paper_table_without_reference_or_trials(trials: pd.DataFrame) -> None:
+    no_reference = trials.drop(columns="is_reference")
+    table = paper_table(no_reference, 0.9)
+    # Without a reference flag the dense method is an ordinary method.
+    assert table.index.tolist() == ["dense", "a", "b"]
+    empty = paper_table(pd.DataFrame(), 0.9)
+    assert empty.empty and "Delta_T (%)" in empty.columns
+
+
+def test_sparsity_level_table(trials: pd.DataFrame) -> None:
+    table = sparsity_level_table(trials, levels=(0.5, 0.9, 0.99))
+    assert table.columns.tolist() == [">= 50%", ">= 90%", ">= 99%"]
+    assert table.loc["a"].tolist()[:2] == [1.0, -1.5]
+    assert math.isnan(table.loc["a", ">= 99%"])
+    assert table.loc["b", ">= 99%"] == -4.0
+
+
+def _small() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "trial": pd.array([3, None], dtype="Int64"),
+            "score_a": [1.234, math.nan],
+            "pct %": [-0.001, 12.0],
+            "name": ["x|y", "a_b"],
+        },
+        index=pd.Index(["m1", "m2"], name="method"),
+    )
+    return frame
+
+
+def test_format_cells() -> None:
+    cells = format_cells(_small())
+    assert cells.loc["m1"].tolist() == ["3", "1.23", "0.00", "x|y"]  # no "-0.00"
+    assert cells.loc["m2"].tolist() == ["–", "–", "12.00", "a_b"]
+    assert format_cells(_small(), decimals=1).loc["m1", "score_a"] == "1.2"
+
+
+def test_to_markdown() -> None:
+    assert to_markdown(_small()) == (
+        "| method | trial | score_a | pct % | name |\n"
+        "| :--- | ---: | ---: | ---: | :--- |\n"
+        "| m1 | 3 | 1.23 | 0.00 | x\\|y |\n"
+        "| m2 | – | – | 12.00 | a_b |\n"
+    )
+
+
+def test_to_latex() -> None:
+    text = to_latex(_small(), caption="Results at 90%", label="tab:results")
+    assert "\\begin{tabular}{lrrrl}" in text
+    assert "method & trial & score\\_a & pct \\% & name \\\\" in text
+    assert "m2 & -- & -- & 12.00 & a\\_b \\\\" in text
+    assert "\\toprule" in text and "\\bottomrule" in text
+    assert "\\caption{Results at 90\\%}" in text and "\\label{tab:results}" in text
+    assert text.count("\\begin{table}") == 1 and text.endswith("\\end{table}\n")
+
+
+def test_to_csv_keeps_raw_numbers(tmp_path) -> None:
+    path = tmp_path / "t.csv"
+    text = to_csv(_small(), path)
+    assert path.read_text() == text
+    back = pd.read_csv(io.StringIO(text), index_col="method")
+    assert back.loc["m1", "score_a"] == 1.234 and math.isnan(back.loc["m2", "score_a"])
+
+
+def test_to_html_escapes() -> None:
+    frame = pd.DataFrame({"v": [1.0]}, index=pd.Index(["<script>x</script>"], name="m&"))
+    text = to_html(frame)
+    assert "<script>" not in text
+    assert "&lt;script&gt;x&lt;/script&gt;" in text and "m&amp;" in text
+    assert '<td class="num">1.00</td>' in text

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from study.cli import main
+
+TINY_DATA = "--data-option resolution=32 --data-option num_train=48".split() + (
+    "--data-option num_val=16 --data-option num_test=16".split()
+)
+TINY_RUN = (
+    "--model-option width=8 --head-option hidden=8 --iterations 8 --batch-size 4 --threads 1"
+).split()
+TINY = TINY_DATA + TINY_RUN
+
+
+def test_trial_writes_json_and_fills_delta_t_from_reference(tmp_path, capsys):
+    dense = tmp_path / "dense.json"
+    main(["trial", *TINY, "--json", str(dense)])
+    data = json.loads(dense.read_text())
+    assert data["method"] == "dense" and data["iterations"] == 8 and data["seed"] == 0
+    assert set(data["metrics"]) == {"segment_semantic", "depth_zbuffer", "normal"}
+    assert data["sparsity"]["overall"] == 0.0
+    assert "backbone" in data["sparsity"]["components"]
+    assert data["delta_t"] is None and data["wall_time_s"] > 0
+    again = tmp_path / "again.json"
+    main(["trial", *TINY, "--json", str(again), "--reference", str(dense)])
+    assert json.loads(again.read_text())["delta_t"] == pytest.approx(0.0)
+    out = capsys.readouterr().out
+    assert "miou" in out and "sparsity" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "adapmt"], "unknown method 'adapmt'.*did you mean 'adapmtl'"),
+        (["--iterations", "0"], "iterations"),
+        (["--dataset", "nyuv2", "--dataset-root", "/no/such/folder"], "/no/such/folder"),
+        (["--reference", "/no/such.json"], "--reference: file /no/such.json does not exist"),
+        (["--param", "oops"], "--param: expected KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "study.cli",
+            "trial",
+            *TINY_RUN,
+            *([] if "--dataset" in args else TINY_DATA),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2, run.stderr
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    import re
+
+    assert re.search(message, lines[0]), lines[0]

@@ -1,0 +1,243 @@
+"""The study config: defaults, validation messages (one line each), YAML loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from search_spaces import Fixed
+from study import ConfigError, StudyConfig, load_config, parse_config
+from trials.errors import ParetuneError
+
+BASE: dict[str, Any] = {"name": "demo", "methods": [{"name": "adapmtl"}, {"name": "dense"}]}
+
+
+def with_(**changes: Any) -> dict[str, Any]:
+    return {**BASE, **changes}
+
+
+def test_quickstart_example_is_valid(repo_root: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(repo_root / "examples" / "quickstart.yaml")
+    assert [m.name for m in config.methods] == ["adapmtl", "magnitude", "disparse", "dense"]
+    assert config.dataset.name == "scenes-nyu"
+    assert (config.model.backbone, config.model.head) == ("resnet-tiny", "light")
+    assert config.budget.iterations == 300 and config.budget.seeds == [0]
+    assert 5 <= config.budget.trials_per_method <= 6
+    assert config.trials_for("dense") == 1
+    assert config.trials_for("adapmtl") == config.budget.trials_per_method
+    assert config.resources.max_concurrent == 2 and config.resources.cpus_per_trial == 1
+    assert config.study_dir == str(tmp_path / "paretune-runs" / "quickstart")
+    assert config.storage_url() == f"sqlite:///{tmp_path}/paretune-runs/quickstart/paretune.db"
+
+
+def test_defaults(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = parse_config(BASE)
+    assert config.budget.trials_per_method == 8
+    assert config.budget.iterations == 300
+    assert config.budget.batch_size == 16 and config.budget.eval_every is None
+    assert config.resources.gpus_per_trial == 0 and config.resources.max_failures == 1
+    assert config.sampler.name == "tpe" and config.sampler.seed == 0
+    assert config.objectives == [("delta_t", "maximize"), ("sparsity", "maximize")]
+    assert config.reference.enabled is True
+    assert config.ray_address is None and config.storage is None
+    assert Path(config.study_dir).is_absolute()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            with_(budget={"trials_per_method": 0}),
+            r"^budget\.trials_per_method: must be > 0 \(got 0\)$",
+        ),
+        (
+            with_(budget={"iterations": 2.5}),
+            r"^budget\.iterations: must be an integer \(got 2\.5\)$",
+        ),
+        (with_(budget={"iterations": True}), r"^budget\.iterations: must be an integer"),
+        (with_(budget={"seeds": []}), r"^budget\.seeds: must have at least 1 item"),
+        (with_(budget={"seeds": [0, 0]}), r"^budget\.seeds: seed 0 is listed twice$"),
+        (
+            with_(budget={"trails": 3}),
+            r"^unknown key 'trails' in budget; choose one of: batch_size, eval_every, iterations, "
+            r"seeds, trials_per_method",
+        ),
+        (
+            with_(methods=[{"name": "dense"}, {"name": "adapmt"}]),
+            r"^methods\[1\]\.name: unknown method 'adapmt'; choose one of: .*dense.*"
+            r"\(did you mean 'adapmtl'\?\)$",
+        ),
+        (with_(methods=[]), r"^methods: must have at least 1 item"),
+        (
+            with_(methods=[{"name": "dense"}, {"name": "dense"}]),
+            r"^methods: method 'dense' is listed twice$",
+        ),
+        (
+            with_(methods=[{"name": "adapmtl", "search_space": {"thresh": 1}}]),
+            r"^methods\[0\]\.search_space: unknown adapmtl parameter 'thresh'; choose one of",
+        ),
+        (
+            with_(methods=[{"name": "adapmtl", "search_space": {"threshold_lr": [0.1, 0.01]}}]),
+            r"^methods\[0\]\.search_space: range for 'threshold_lr' has low 0\.1 > high 0\.01$",
+        ),
+        (
+            with_(methods=[{"name": "adapmtl", "params": {"temperature": 2}}]),
+            r"^methods\[0\]\.params: 'temperature' is a search-space parameter of 'adapmtl'",
+        ),
+        (
+            with_(methods=[{"name": "adapmtl", "trials": 0}]),
+            r"^methods\[0\]\.trials: must be > 0 \(got 0\)$",
+        ),
+        (
+            with_(methods=[{"name": "adapmtl", "searchspace": {}}]),
+            r"^unknown key 'searchspace' in methods\[0\].*\(did you mean 'search_space'\?\)$",
+        ),
+        (
+            with_(sampler={"name": "tpee"}),
+            r"^sampler\.name: unknown sampler 'tpee'; choose one of: gp, nsga2, random, tpe "
+            r"\(did you mean 'tpe'\?\)$",
+        ),
+        (
+            with_(resources={"cpus_per_trial": 0}),
+            r"^resources\.cpus_per_trial: must be > 0 \(got 0\)$",
+        ),
+        (
+            with_(resources={"gpus_per_trial": -0.5}),
+            r"^resources\.gpus_per_trial: must be >= 0 \(got -0\.5\)$",
+        ),
+        (with_(resources={"max_concurrent": 0}), r"^resources\.max_concurrent: must be > 0"),
+        (
+            with_(objectives=[["delta_t", "max"]]),
+            r"^objectives\[0\]\[1\]: must be 'maximize' or 'minimize' \(got 'max'\)$",
+        ),
+        (
+            with_(objectives=[["dleta_t", "maximize"]]),
+            r"^objectives: unknown objective 'dleta_t'.*\(did you mean 'delta_t'\?\)",
+        ),
+        (with_(objectives=[]), r"^objectives: must have at least 1 item"),
+        (with_(trainer={"seed": 3}), r"^trainer: 'seed' is set by the study; use budget\.seeds$"),
+        (with_(name="my study"), r"^name: must be 1-100 letters, digits"),
+        (with_(tasks=[]), r"^tasks: must list at least one task"),
+        (with_(budget=3), r"^budget: must be a mapping \(got 3\)$"),
+        (with_(colour="red"), r"^unknown key 'colour' in the study config; choose one of"),
+        ({"methods": [{"name": "dense"}]}, r"^name: is required$"),
+        (
+            with_(dataset={"root": "/no/such/folder"}),
+            r"^dataset\.root: folder /no/such/folder does not exist$",
+        ),
+    ],
+)
+def test_errors_are_one_line_naming_field_rule_and_value(data, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_config(data)
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ParetuneError)  # the CLI prints it as one line
+
+
+def test_storage_password_never_shown():
+    url = "postgresql+psycopg://paretune:hunter2@db.example:5432/runs"
+    config = parse_config(with_(storage=url))
+    assert config.storage_url() == url
+    assert config.redacted_storage_url() == "postgresql+psycopg://paretune:***@db.example:5432/runs"
+    assert "hunter2" not in str(config.public_dict())
+    with pytest.raises(ConfigError, match=r"^storage: invalid database URL") as caught:
+        parse_config(with_(storage="postgresql+psycopg://u:hunter2@host:port/db"))
+    assert "hunter2" not in str(caught.value)
+
+
+def test_paths_become_absolute(tmp_path: Path, monkeypatch):
+    (tmp_path / "nyuv2").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = parse_config(with_(dataset={"name": "nyuv2", "root": "nyuv2"}, study_dir="out"))
+    assert config.dataset.root == str(tmp_path / "nyuv2")
+    assert config.study_dir == str(tmp_path / "out")
+    assert config.storage_url() == f"sqlite:///{tmp_path}/out/paretune.db"
+    # a dumped config validates again to the same thing (workers receive it as data)
+    assert StudyConfig.model_validate(config.model_dump()) == config
+
+
+def test_method_space_and_trial_config():
+    config = parse_config(
+        with_(
+            methods=[
+                {
+                    "name": "adapmtl",
+                    "search_space": {"target_sparsity": 0.95, "temperature": [0.5, 2.0]},
+                    "params": {"window": 20},
+                    "trials": 3,
+                }
+            ],
+            trainer={"lr": 1e-3, "optimizer": "sgd"},
+            budget={"iterations": 50, "batch_size": 8, "eval_every": 10, "seeds": [1, 2]},
+            tasks=["segment_semantic", "depth_euclidean"],
+        )
+    )
+    space = config.method("adapmtl").space()
+    assert isinstance(space["target_sparsity"], Fixed)
+    assert "target_sparsity" not in space.to_optuna()
+    assert config.trials_for("adapmtl") == 3
+    trial = config.trial_config("adapmtl", {"temperature": 1.5}, seed=2)
+    assert trial["method"] == "adapmtl" and trial["seed"] == 2
+    assert trial["method_params"]["target_sparsity"] == 0.95
+    assert trial["method_params"]["temperature"] == 1.5
+    assert trial["method_params"]["window"] == 20
+    assert trial["iterations"] == 50 and trial["batch_size"] == 8 and trial["eval_every"] == 10
+    assert trial["lr"] == 1e-3 and trial["optimizer"] == "sgd"
+    assert trial["tasks"] == ["segment_semantic", "depth_euclidean"]
+    with pytest.raises(ConfigError, match=r"unknown method 'magnitude'; choose one of: adapmtl"):
+        config.method("magnitude")
+
+
+def test_trial_config_is_a_valid_trial_config():
+    trials_config = pytest.importorskip("trials._config")
+    config = parse_config(with_(trainer={"lr": 1e-3}))
+    for method in ("adapmtl", "dense"):
+        trial = trials_config.TrialConfig(**config.trial_config(method, {}, seed=0))
+        assert trial.method == method and trial.iterations == 300
+
+
+def test_objectives_accept_mappings_and_metric_columns():
+    config = parse_config(
+        with_(
+            objectives=[
+                {"name": "metric:segment_semantic:miou", "direction": "maximize"},
+                ["parameters", "minimize"],
+            ]
+        )
+    )
+    assert config.objectives == [
+        ("metric:segment_semantic:miou", "maximize"),
+        ("parameters", "minimize"),
+    ]
+
+
+def test_load_config_file_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"^config file .*missing\.yaml does not exist$"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: demo\nmethods: [dense\nbudget: {}\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: invalid YAML at line \d+, column \d+"):
+        load_config(broken)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n")
+    with pytest.raises(ConfigError, match=r"^config file .*empty\.yaml is empty$"):
+        load_config(empty)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- dense\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^a study config must be a mapping of settings "
+        r"\(got list\)$",
+    ):
+        load_config(listed)
+
+
+def test_load_config_reports_the_first_validation_error(tmp_path: Path):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: demo\nmethods:\n  - name: dense\nbudget:\n  trials_per_method: 0\n")
+    with pytest.raises(ConfigError, match=r"^budget\.trials_per_method: must be > 0 \(got 0\)$"):
+        load_config(path)

@@ -1,0 +1,242 @@
+"""Task weightings: equal, AdapMTL's adaptive weighting, uncertainty and DWA."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pydantic
+import pytest
+import torch
+
+from trials.registry import UnknownNameError
+from trials.weighting import (
+    WEIGHTINGS,
+    AdaptiveWeighting,
+    DWAWeighting,
+    EqualWeighting,
+    UncertaintyWeighting,
+    build_weighting,
+    resolve_window,
+    tempered_normalization,
+)
+
+TASKS = ("a", "b", "c")
+
+
+def oscillating(iteration: int) -> dict[str, float]:
+    """Task a's loss moves most, b's less, c's hardly at all."""
+    sign = (-1) ** iteration
+    return {"a": 1.0 + 0.5 * sign, "b": 2.0 + 0.2 * sign, "c": 1.0 - 0.001 * iteration}
+
+
+def as_tensors(values: dict[str, float]) -> dict[str, torch.Tensor]:
+    return {
+        task: torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        for task, value in values.items()
+    }
+
+
+def run_adaptive(weighting: AdaptiveWeighting, iterations: int) -> list[dict[str, float]]:
+    weighting.attach(TASKS, 100)
+    seen = []
+    for iteration in range(iterations):
+        weighting.combine(as_tensors(oscillating(iteration)), iteration)
+        seen.append(weighting.weights())
+    return seen
+
+
+def reference_weights(iteration: int, window: int) -> dict[str, float]:
+    """The paper's normalization ``T * r_t / sum_j r_j``, computed by hand."""
+    robustness = {}
+    for task in TASKS:
+        samples = []
+        for i in range(max(1, iteration - window + 1), iteration + 1):
+            previous, current = oscillating(i - 1)[task], oscillating(i)[task]
+            samples.append(abs(previous - current) / current)
+        robustness[task] = sum(samples) / len(samples)
+    total = sum(robustness.values())
+    return {task: len(TASKS) * value / total for task, value in robustness.items()}
+
+
+# -- registry and validation -----------------------------------------------------------
+
+
+def test_registered_names_and_errors() -> None:
+    assert {"adaptive", "dwa", "equal", "uncertainty"} <= set(WEIGHTINGS.names())
+    assert isinstance(build_weighting("adaptive", temperature=2.0), AdaptiveWeighting)
+    with pytest.raises(UnknownNameError, match="did you mean 'adaptive'"):
+        build_weighting("adaptiv")
+    with pytest.raises(pydantic.ValidationError, match="temperature"):
+        build_weighting("adaptive", temperature=0.0)
+    with pytest.raises(pydantic.ValidationError, match="start_fraction"):
+        build_weighting("adaptive", start_fraction=1.5)
+    with pytest.raises(pydantic.ValidationError, match="window"):
+        build_weighting("dwa", window=0)
+    with pytest.raises(pydantic.ValidationError, match="no_such_knob"):
+        build_weighting("equal", no_such_knob=1)
+
+
+def test_combine_checks_attachment_and_tasks() -> None:
+    weighting = build_weighting("adaptive")
+    with pytest.raises(RuntimeError, match="AdaptiveWeighting is not attached"):
+        weighting.combine(as_tensors({"a": 1.0}), 0)
+    weighting.attach(TASKS, 10)
+    with pytest.raises(ValueError, match="losses lack task 'b'; expected tasks: a, b, c"):
+        weighting.combine(as_tensors({"a": 1.0, "c": 1.0}), 0)
+
+
+def test_default_window_is_a_fortieth_of_the_budget() -> None:
+    assert resolve_window(None, 20000) == 500
+    assert resolve_window(None, 400) == 10
+    assert resolve_window(None, 40) == 5
+    assert resolve_window(7, 20000) == 7
+
+
+# -- equal -----------------------------------------------------------------------------
+
+
+def test_equal_weighting_sums_the_losses() -> None:
+    weighting = EqualWeighting()
+    weighting.attach(TASKS, 10)
+    losses = as_tensors({"a": 1.5, "b": 0.25, "c": 2.0})
+    total = weighting.combine(losses, 0)
+    assert total.item() == pytest.approx(3.75)
+    total.backward()
+    assert all(loss.grad.item() == 1.0 for loss in losses.values())
+    assert weighting.weights() == {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+# -- adaptive (AdapMTL) ----------------------------------------------------------------
+
+
+def test_adaptive_weights_are_exactly_one_before_the_start() -> None:
+    weighting = build_weighting("adaptive", window=5, start_fraction=0.2)
+    assert isinstance(weighting, AdaptiveWeighting)
+    weighting.attach(TASKS, 100)
+    for iteration in range(20):
+        values = oscillating(iteration)
+        losses = as_tensors(values)
+        total = weighting.combine(losses, iteration)
+        assert weighting.weights() == {"a": 1.0, "b": 1.0, "c": 1.0}
+        assert total.item() == pytest.approx(sum(values.values()))
+    weighting.combine(as_tensors(oscillating(20)), 20)
+    assert weighting.weights() != {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+def test_adaptive_temperature_one_is_the_reference_normalization() -> None:
+    weighting = build_weighting("adaptive", window=5, start_fraction=0.2, temperature=1.0)
+    assert isinstance(weighting, AdaptiveWeighting)
+    seen = run_adaptive(weighting, 40)
+    for iteration in (20, 27, 39):
+        expected = reference_weights(iteration, 5)
+        assert seen[iteration] == pytest.approx(expected, rel=1e-9)
+        assert sum(seen[iteration].values()) == pytest.approx(3.0)
+    final = seen[-1]
+    # the task whose loss moves most (least robust) gets the largest weight
+    assert final["a"] > final["b"] > final["c"]
+
+
+def test_adaptive_loss_uses_the_weights_as_constants() -> None:
+    weighting = build_weighting("adaptive", window=5, start_fraction=0.0)
+    assert isinstance(weighting, AdaptiveWeighting)
+    run_adaptive(weighting, 30)
+    losses = as_tensors(oscillating(30))
+    total = weighting.combine(losses, 30)
+    weights = weighting.weights()
+    assert total.item() == pytest.approx(sum(weights[t] * losses[t].item() for t in TASKS))
+    total.backward()
+    for task in TASKS:
+        assert losses[task].grad.item() == pytest.approx(weights[task])
+
+
+def test_larger_temperature_moves_toward_equal_weights() -> None:
+    spreads = []
+    for temperature in (0.5, 1.0, 2.0, 8.0):
+        weighting = build_weighting(
+            "adaptive", window=5, start_fraction=0.2, temperature=temperature
+        )
+        assert isinstance(weighting, AdaptiveWeighting)
+        final = run_adaptive(weighting, 40)[-1]
+        assert sum(final.values()) == pytest.approx(3.0)
+        spreads.append(max(final.values()) - min(final.values()))
+    assert all(a > b for a, b in itertools.pairwise(spreads))
+    assert spreads[-1] < 0.5 * spreads[1]
+
+
+def test_tempered_normalization_is_stable_for_small_temperatures_and_zero_scores() -> None:
+    sharp = tempered_normalization([1e-3, 2e-3, 5e-4], 0.01)
+    assert all(math.isfinite(w) for w in sharp)
+    assert sum(sharp) == pytest.approx(3.0)
+    assert sharp[1] == pytest.approx(3.0)
+    assert tempered_normalization([0.0, 0.0], 1.0) == pytest.approx([1.0, 1.0])
+    assert tempered_normalization([2.0, 1.0, 1.0], 1.0) == pytest.approx([1.5, 0.75, 0.75])
+
+
+def test_constant_losses_give_equal_adaptive_weights() -> None:
+    weighting = build_weighting("adaptive", window=3, start_fraction=0.0)
+    weighting.attach(TASKS, 20)
+    for iteration in range(10):
+        weighting.combine(as_tensors({"a": 0.5, "b": 2.0, "c": 1.0}), iteration)
+    assert weighting.weights() == pytest.approx({"a": 1.0, "b": 1.0, "c": 1.0})
+
+
+def test_non_finite_losses_are_not_recorded() -> None:
+    weighting = build_weighting("adaptive", window=3, start_fraction=0.0)
+    assert isinstance(weighting, AdaptiveWeighting)
+    weighting.attach(("a", "b"), 20)
+    weighting.record({"a": 1.0, "b": 1.0})
+    weighting.record({"a": float("nan"), "b": 2.0})
+    weighting.record({"a": 3.0, "b": 2.0})
+    assert weighting.robustness() == pytest.approx([0.0, 0.25])
+
+
+# -- uncertainty -----------------------------------------------------------------------
+
+
+def test_uncertainty_weighting_learns_log_variances() -> None:
+    weighting = build_weighting("uncertainty", log_variance_init=0.5)
+    assert isinstance(weighting, UncertaintyWeighting)
+    weighting.attach(("small", "large"), 10)
+    parameters = weighting.parameters()
+    assert len(parameters) == 2 and all(p.requires_grad for p in parameters)
+    losses = as_tensors({"small": 0.1, "large": 5.0})
+    total = weighting.combine(losses, 0)
+    expected = sum(math.exp(-0.5) * value + 0.5 for value in (0.1, 5.0))
+    assert total.item() == pytest.approx(expected)
+    assert weighting.weights() == pytest.approx({"small": math.exp(-0.5), "large": math.exp(-0.5)})
+    total.backward()
+    assert all(p.grad is not None and p.grad.item() != 0 for p in parameters)
+    optimizer = torch.optim.SGD(parameters, lr=0.1)
+    optimizer.step()
+    weights = weighting.weights()
+    # d/ds (exp(-s) L + s) = 1 - exp(-s) L: a large loss raises s and lowers its weight
+    assert weights["large"] < math.exp(-0.5) < weights["small"]
+
+
+# -- DWA -------------------------------------------------------------------------------
+
+
+def test_dwa_favours_the_task_whose_loss_falls_slower() -> None:
+    weighting = build_weighting("dwa", window=3, temperature=2.0)
+    assert isinstance(weighting, DWAWeighting)
+    weighting.attach(("fast", "slow"), 100)
+    history: dict[str, list[float]] = {"fast": [], "slow": []}
+    for iteration in range(12):
+        values = {"fast": 0.8**iteration, "slow": 0.98**iteration}
+        weighting.combine(as_tensors(values), iteration)
+        weights = weighting.weights()
+        if iteration < 6:
+            assert weights == {"fast": 1.0, "slow": 1.0}
+        else:
+            ratios = {
+                task: (sum(history[task][-3:]) / 3) / (sum(history[task][-6:-3]) / 3)
+                for task in history
+            }
+            exps = {task: math.exp(ratio / 2.0) for task, ratio in ratios.items()}
+            norm = sum(exps.values())
+            assert weights == pytest.approx({t: 2 * e / norm for t, e in exps.items()})
+            assert weights["slow"] > weights["fast"]
+            assert sum(weights.values()) == pytest.approx(2.0)
+        for task, value in values.items():
+            history[task].append(value)

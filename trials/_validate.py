@@ -1,0 +1,62 @@
+"""Checks a trial configuration's names and parameters without training anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from trials._config import TrialConfig
+from trials.errors import ParetuneError
+
+
+class TrialConfigError(ParetuneError):
+    """A trial configuration names something unknown or sets a bad parameter."""
+
+
+def _check_params(kind: str, name: str, params_type: Any, params: dict[str, Any]) -> None:
+    try:
+        params_type(**params)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            valid = ", ".join(sorted(params_type.model_fields))
+            raise TrialConfigError(
+                f"{kind} {name!r} has no parameter {field!r}; valid: {valid}"
+            ) from None
+        raise TrialConfigError(
+            f"{kind} {name!r} parameter {field!r}: {first['msg']} (got {first.get('input')!r})"
+        ) from None
+
+
+def validate_trial_config(
+    fields: dict[str, Any] | TrialConfig, searched: tuple[str, ...] = ()
+) -> TrialConfig:
+    """Validates ``fields`` and every plugin name in it; returns the typed config.
+
+    ``searched`` names method parameters a searcher will set later: they must exist but
+    their values are not checked here.
+    """
+    from trials.data import DATASETS
+    from trials.models import BACKBONES, HEADS
+    from trials.pruning import PRUNERS
+    from trials.weighting import WEIGHTINGS
+
+    config = fields if isinstance(fields, TrialConfig) else TrialConfig.model_validate(fields)
+    DATASETS.get(config.dataset)
+    BACKBONES.get(config.model)
+    HEADS.get(config.head)
+    pruner = PRUNERS.get(config.method)
+    known = set(pruner.Params.model_fields) | set(TrialConfig.model_fields)
+    for name in searched:
+        if name not in known:
+            raise TrialConfigError(
+                f"method {config.method!r} has no parameter {name!r}; valid: "
+                f"{', '.join(sorted(pruner.Params.model_fields))}"
+            )
+    _check_params("method", config.method, pruner.Params, config.method_params)
+    if config.weighting is not None:
+        weighting = WEIGHTINGS.get(config.weighting)
+        _check_params("task weighting", config.weighting, weighting.Params, config.weighting_params)
+    return config

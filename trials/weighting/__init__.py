@@ -1,0 +1,32 @@
+"""Task weightings: how per-task losses combine into one training loss."""
+
+from trials.weighting._adaptive import (
+    AdaptiveWeighting,
+    AdaptiveWeightingParams,
+    resolve_window,
+    tempered_normalization,
+)
+from trials.weighting._base import WEIGHTINGS, TaskWeighting, WeightingParams, build_weighting
+from trials.weighting._simple import (
+    DWAParams,
+    DWAWeighting,
+    EqualWeighting,
+    UncertaintyWeighting,
+    UncertaintyWeightingParams,
+)
+
+__all__ = [
+    "WEIGHTINGS",
+    "AdaptiveWeighting",
+    "AdaptiveWeightingParams",
+    "DWAParams",
+    "DWAWeighting",
+    "EqualWeighting",
+    "TaskWeighting",
+    "UncertaintyWeighting",
+    "UncertaintyWeightingParams",
+    "WeightingParams",
+    "build_weighting",
+    "resolve_window",
+    "tempered_normalization",
+]
