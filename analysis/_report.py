@@ -9,10 +9,11 @@ Every string that comes from the study (names, parameters, errors) is HTML-escap
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,6 +211,29 @@ def _export_images(
     """PNG and SVG of every figure, or a note saying why it was skipped."""
     if not figures:
         return [], None
+    with _kaleido_server():
+        return _write_images(figures, folder)
+
+
+@contextlib.contextmanager
+def _kaleido_server() -> Iterator[None]:
+    """One browser for every image (kaleido otherwise starts one per image)."""
+    try:
+        import kaleido
+
+        kaleido.start_sync_server(silence_warnings=True)
+    except Exception:  # older kaleido or none: each export starts its own browser
+        yield
+        return
+    try:
+        yield
+    finally:
+        kaleido.stop_sync_server(silence_warnings=True)
+
+
+def _write_images(
+    figures: Sequence[tuple[str, str, go.Figure]], folder: Path
+) -> tuple[list[Path], str | None]:
     try:
         first = figures[0][2].to_image(format="png")
     except Exception as error:  # kaleido missing, no Chrome, ...: never fail the report

@@ -84,6 +84,11 @@ def run_command(config_path: Path, address: str | None, verbose: bool) -> None:
     url = config.storage_url()
     store = open_store(url)
     try:
+        if any(record.name == config.name for record in store.list_studies()):
+            raise UserInputError(
+                f"study {config.name!r} already exists in {config.redacted_storage_url()}; "
+                f"finish it with 'paretune resume {config.name} --db URL' or choose another name"
+            )
         _run(config, store, url, verbose, resume=False)
     finally:
         store.close()
@@ -178,7 +183,10 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
     open_store(url, must_exist=db is None).close()
     frames = load_study(url, study)
     objectives = [tuple(o) for o in frames.studies[0]["objectives"]]
-    table = method_fronts(frames.trials, objectives)
+    table = frames.trials.copy()
+    flags = method_fronts(table, objectives).set_index("trial_id")
+    for column in ("on_front", "on_front_overall"):
+        table[column] = table["trial_id"].map(flags[column]).fillna(False).astype(bool)
     out = out or Path(f"{study}-trials.{fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
@@ -229,7 +237,7 @@ def replay_command(study: str, trial_id: int, db: str | None) -> dict[str, Any]:
     return {"identical": same, "metrics": result.metrics, "stored": stored.metrics}
 
 
-def report_command(study: str, db: str | None, out: Path | None) -> Path:
+def report_command(study: str, db: str | None, out: Path | None, images: bool = False) -> Path:
     """``paretune report STUDY``: the offline HTML report and tables; prints the comparison."""
     from analysis import build_report, load_study, sparsity_level_table, to_markdown
 
@@ -241,7 +249,9 @@ def report_command(study: str, db: str | None, out: Path | None) -> Path:
     folder = (
         out or Path(str(record["config"].get("study_dir") or DEFAULT_RUNS_DIR / study)) / "report"
     )
-    paths = build_report(frames.trials, frames.evaluations, study, folder, objectives)
+    paths = build_report(
+        frames.trials, frames.evaluations, study, folder, objectives, export_images=images
+    )
     completed = frames.trials[frames.trials["status"] == "COMPLETE"] if len(frames.trials) else None
     if completed is not None and len(completed):
         console.print("best Delta_T (%) at or above each sparsity level, same budget per method:")

@@ -51,6 +51,8 @@ def configure_ray_output(verbose: bool) -> None:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # A failed trial reports its error instead of the objectives; the searcher handles it.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
 
 
 def runtime_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -66,8 +68,8 @@ def start_ray(
 ) -> None:
     """Joins ``address``, or starts a local single-node Ray bound to 127.0.0.1.
 
-    Ray otherwise binds to the machine's outward address; the local default keeps
-    everything on loopback (nothing listens on the LAN).
+    Ray otherwise binds to the machine's outward address; the local default keeps every
+    Ray server on 127.0.0.1 (nothing listens on the LAN).
     """
     import ray
 
@@ -85,4 +87,4 @@ def start_ray(
         return
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     cpus = None if num_cpus is None else max(1, int(num_cpus))
-    ray.init(num_cpus=cpus, include_dashboard=False, **common)
+    ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **common)

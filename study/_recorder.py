@@ -119,6 +119,8 @@ class StoreRecorder(Callback):
             self.store.add_evaluation(trial_id, result["evaluation"])
         if FINAL_KEY in result:
             fields = final_fields(result[FINAL_KEY], self.cpus, self.gpus)
+            if self.is_reference:  # the reference's Delta_T is 0 by definition
+                fields["delta_t"] = 0.0
             self.store.update_trial(trial_id, **fields, **where)
             self.finished[trial.trial_id] = "COMPLETE"
         elif ERROR_KEY in result:

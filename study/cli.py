@@ -182,11 +182,72 @@ def report(
         Path | None, typer.Option(help="Output folder (default: STUDY_DIR/report).")
     ] = None,
     db: DbOption = None,
+    images: Annotated[
+        bool, typer.Option("--images", help="Also export PNG/SVG figures (needs kaleido).")
+    ] = False,
 ) -> None:
     """Write the self-contained HTML report and the tables of a study."""
     from study._commands import report_command
 
-    report_command(study, db, out)
+    report_command(study, db, out, images)
+
+
+@app.command()
+def dashboard(
+    db: DbOption = None,
+    study: Annotated[str | None, typer.Option(help="Study shown first (default: newest).")] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (loopback only by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8050,
+    refresh: Annotated[
+        float, typer.Option(min=0, help="Seconds between reloads of the study (0: never).")
+    ] = 5.0,
+) -> None:
+    """Browse a study's fronts and trials in a local web page, live while it runs."""
+    import socket
+
+    from analysis._dashboard import serve
+    from study._commands import DEFAULT_RUNS_DIR, default_storage_url
+    from study._errors import UserInputError
+    from study.store import ResultStore, redact_url
+
+    if db is None and study is not None:
+        path = DEFAULT_RUNS_DIR / study / "paretune.db"
+        if not path.is_file():
+            raise UserInputError(f"no study database at {path.resolve()}; pass --db URL")
+        db = default_storage_url(study)
+    elif db is None:
+        found = sorted(DEFAULT_RUNS_DIR.glob("*/paretune.db"))
+        if not found:
+            raise UserInputError(
+                f"no study database under ./{DEFAULT_RUNS_DIR}/*/paretune.db; pass --db URL"
+            )
+        db = f"sqlite:///{found[0].resolve()}"
+    with ResultStore(db, create=False) as store:  # reachable, and holds the study
+        if study is not None:
+            store.get_study(study)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserInputError(
+                f"--port {port} on {host} cannot be used ({error.strerror}); pick another --port"
+            ) from None
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"dashboard of {redact_url(db)} on http://{shown}:{port}/ (Ctrl+C stops it)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]warning:[/] --host {host} lets other machines see the study's "
+            "configs and results; the dashboard has no login"
+        )
+    serve(db, host=host, port=port, study=study, refresh_s=refresh)
 
 
 def main(argv: list[str] | None = None) -> None:

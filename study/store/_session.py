@@ -55,7 +55,8 @@ class SessionRunner:
         label: the redacted database URL, for messages.
         password: the URL's password, scrubbed from every message.
         retry_timeout: total time spent retrying one unit of work (seconds).
-        attempts: the most attempts of one unit of work.
+        attempts: the most attempts of one unit of work (``None``: as many as fit in
+            ``retry_timeout``, so that a database restart of a few seconds is waited out).
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class SessionRunner:
         label: str,
         password: str | None = None,
         retry_timeout: float = 30.0,
-        attempts: int = 8,
+        attempts: int | None = None,
     ) -> None:
         self.label = label
         self._password = password
@@ -106,14 +107,15 @@ class SessionRunner:
                 with self.session(write=write) as session:
                     return work(session)
             except TransientStoreError as error:
-                if attempt >= self.attempts or time.monotonic() + delay > deadline:
+                out_of_attempts = self.attempts is not None and attempt >= self.attempts
+                if out_of_attempts or time.monotonic() + delay > deadline:
                     raise StoreError(f"{error} (gave up after {attempt} attempts)") from error
                 logger.warning(
-                    "%s; retrying in %.2f s (attempt %d of %d)",
+                    "%s; retrying in %.2f s (attempt %d%s)",
                     error,
                     delay,
                     attempt,
-                    self.attempts,
+                    "" if self.attempts is None else f" of {self.attempts}",
                 )
                 time.sleep(delay * random.uniform(1.0, 1.5))
                 delay = min(delay * 2, 5.0)

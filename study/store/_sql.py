@@ -486,8 +486,14 @@ class ResultStore(BaseResultStore):
             row["started_at"] = utcnow()
         return row
 
-    def _method_run(self, session: Session, method_run_id: int) -> MethodRunRow:
-        run = session.get(MethodRunRow, method_run_id)
+    def _method_run(
+        self, session: Session, method_run_id: int, *, lock: bool = False
+    ) -> MethodRunRow:
+        # ``lock``: hold the run's row until commit so that concurrent writers of one run
+        # take trial numbers in turn (PostgreSQL; SQLite writers are serialized anyway).
+        run = session.get(
+            MethodRunRow, method_run_id, with_for_update={"key_share": True} if lock else None
+        )
         if run is None:
             raise StoreError(f"unknown method run {method_run_id} in {self.url}")
         return run
@@ -515,7 +521,7 @@ class ResultStore(BaseResultStore):
             values["seed"] = seed
 
         def work(session: Session) -> int:
-            run = self._method_run(session, method_run_id)
+            run = self._method_run(session, method_run_id, lock=True)
             if tune_trial_id is not None:
                 existing = session.scalar(
                     select(TrialRow.id).where(
@@ -551,7 +557,7 @@ class ResultStore(BaseResultStore):
             return []
 
         def work(session: Session) -> list[int]:
-            run = self._method_run(session, method_run_id)
+            run = self._method_run(session, method_run_id, lock=True)
             start = _next_number(session, run.id)
             rows = []
             for offset, trial in enumerate(trials):

@@ -1,0 +1,516 @@
+"""A browsable dashboard of a results store (Dash), refreshing while a study runs.
+
+The page holds a study dropdown, a methods checklist, the Pareto front overlay of
+:func:`analysis.pareto_front_figure` (id ``overlay``) and a trial panel (id
+``trial-panel``) filled by clicking a point. A ``dcc.Interval`` reloads the study every
+few seconds; the overlay keeps its zoom across reloads (``uirevision``).
+
+Every callback is a thin wrapper around a plain function of this module
+(:func:`study_choices`, :func:`overlay_view`, :func:`refresh_overlay`,
+:func:`show_trial`), so the logic is tested without a browser. Dash serves its own
+scripts (``serve_locally``): the page loads nothing from another host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from analysis._compare import completed_trials, method_order
+from analysis._dashboard_panel import trial_panel
+from analysis._figures import (
+    is_message_figure,
+    message_figure,
+    method_colors,
+    pareto_front_figure,
+)
+from analysis._load import StudyFrames, list_studies, load_study
+from study.store import ResultStore, StoreError, redact_url
+
+__all__ = [
+    "DEFAULT_REFRESH_S",
+    "NO_METHODS",
+    "OverlayView",
+    "StudySource",
+    "clicked_trial_id",
+    "create_app",
+    "overlay_view",
+    "refresh_overlay",
+    "serve",
+    "show_trial",
+    "study_choices",
+    "study_message",
+]
+
+DEFAULT_REFRESH_S = 5.0
+NO_METHODS = "Select at least one method"
+CLICK_HINT = "Click a point of the overlay to see its trial."
+OVERLAY_TITLE = "Pareto fronts per method"
+OVERLAY_HEIGHT = 520
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #222; }
+h1 { margin: 0 0 0.8rem; font-size: 1.5rem; }
+.controls { display: flex; gap: 2rem; align-items: center; flex-wrap: wrap; }
+.controls label.title { font-weight: 600; margin-right: 0.5rem; }
+#study { min-width: 18rem; }
+#methods label { margin-right: 1rem; }
+#status { color: #555; font-size: 0.9rem; margin: 0.6rem 0; }
+.message { background: #fff6d6; border-left: 4px solid #e0b400; padding: 0.6rem 1rem; }
+.note { color: #555; font-size: 0.9rem; }
+.trial h2 { margin-bottom: 0.3rem; }
+.summary { display: grid; grid-template-columns: max-content auto; gap: 0.1rem 1rem;
+           font-size: 0.9rem; }
+.summary dt { color: #555; } .summary dd { margin: 0; }
+.panel-table { border-collapse: collapse; font-size: 0.9rem; }
+.panel-table th, .panel-table td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem;
+                                   text-align: left; }
+pre { background: #f6f6f6; padding: 0.6rem; overflow: auto; max-height: 24rem; }
+pre.error { background: #fdecea; }
+"""
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+        <style>@CSS@</style>
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>""".replace("@CSS@", _CSS)
+
+T = TypeVar("T")
+
+
+class StudySource:
+    """Reads a results store for the dashboard from several request threads.
+
+    The store is opened on first use (never created: a missing database is an error
+    shown on the page) and reopened after a failure, so a database that appears or comes
+    back later is picked up by the next refresh.
+
+    Args:
+        url: The store's SQLAlchemy URL.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: ResultStore | None = None
+        self._lock = threading.Lock()
+
+    def _use(self, work: Callable[[ResultStore], T]) -> T:
+        with self._lock:
+            if self._store is None:
+                self._store = ResultStore(self.url, create=False, retry_timeout=5.0)
+            store = self._store
+        try:
+            return work(store)
+        except StoreError:
+            self._reset(store)
+            raise
+
+    def _reset(self, store: ResultStore) -> None:
+        with self._lock:
+            if self._store is store:
+                self._store = None
+        store.close()
+
+    def studies(self) -> pd.DataFrame:
+        """One row per stored study (see :func:`analysis._load.list_studies`).
+
+        Raises:
+            StoreError: the database is missing or unreachable.
+        """
+        return self._use(list_studies)
+
+    def frames(self, study: str, *, evaluations: bool = True) -> StudyFrames:
+        """The loaded study.
+
+        Raises:
+            StoreError: the database is unreachable or has no such study.
+        """
+        return self._use(lambda store: load_study(store, study, evaluations=evaluations))
+
+    def close(self) -> None:
+        """Releases the store's connections."""
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+
+# --- plain functions behind the callbacks ------------------------------------------------
+def study_choices(
+    source: StudySource, current: str | None = None
+) -> tuple[list[dict[str, str]], str | None, str | None]:
+    """The study dropdown's options and value, and a message when there is nothing.
+
+    Args:
+        source: The store.
+        current: The study selected now (kept while it exists).
+
+    Returns:
+        ``(options, value, message)``: ``value`` is ``current`` if still stored, else the
+        newest study; ``message`` explains an empty or unreadable store.
+    """
+    try:
+        studies = source.studies()
+    except StoreError as error:
+        return [], None, str(error)
+    names = [str(n) for n in studies["study"]]
+    if not names:
+        return [], None, f"No studies in {redact_url(source.url)} yet."
+    options = [
+        {"label": f"{row.study} ({row.complete}/{row.trials} complete)", "value": str(row.study)}
+        for row in studies.itertuples()
+    ]
+    value = current if current in names else names[-1]
+    return options, value, None
+
+
+def study_message(trials: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> str | None:
+    """Why a study's overlay is empty (no trials, none completed), else None."""
+    if len(trials) == 0:
+        return "No trials recorded for this study yet."
+    if len(completed_trials(trials, objectives)) == 0:
+        status = trials["status"].astype(str)
+        failed = int((status == "FAILED").sum())
+        return (
+            f"No completed trials yet: {failed} failed, {len(trials) - failed} running, "
+            "waiting or pruned. The fronts appear once a trial completes."
+        )
+    return None
+
+
+def _status_line(trials: pd.DataFrame) -> str:
+    counts = trials["status"].astype(str).str.lower().value_counts() if len(trials) else {}
+    parts = [
+        f"{int(counts[s])} {s}"
+        for s in ("complete", "running", "failed", "pruned", "waiting")
+        if s in counts
+    ]
+    now = dt.datetime.now(dt.UTC).strftime("%H:%M:%S UTC")
+    return f"{len(trials)} trials" + (f": {', '.join(parts)}" if parts else "") + f" · {now}"
+
+
+@dataclass(frozen=True)
+class OverlayView:
+    """What the overlay callback shows.
+
+    Attributes:
+        figure: The front overlay (or a message figure).
+        methods: Every method of the study, in order (the checklist's options).
+        selected: The methods drawn (the checklist's value).
+        status: A one-line summary of the study's trials.
+        message: Why nothing is drawn, if so.
+    """
+
+    figure: go.Figure
+    methods: tuple[str, ...] = ()
+    selected: tuple[str, ...] = ()
+    status: str = ""
+    message: str | None = None
+
+
+def _recolor(fig: go.Figure, colors: dict[str, str]) -> None:
+    """Colours traces by their ``meta.method`` so a method keeps its colour when others
+    are hidden."""
+    for trace in fig.data:
+        meta = trace.meta if isinstance(trace.meta, dict) else {}
+        color = colors.get(str(meta.get("method")))
+        if color is not None:
+            trace.marker.color = color
+            if getattr(trace, "line", None) is not None:
+                trace.line.color = color
+
+
+def _plain_customdata(fig: go.Figure) -> None:
+    """Trial ids as text: plotly serialises numeric arrays as typed (base64) arrays, whose
+    values Dash's ``clickData`` leaves out (plotly/plotly.py#5119); text stays a plain
+    JSON list and :func:`clicked_trial_id` parses it back."""
+    for trace in fig.data:
+        if trace.customdata is not None:
+            trace.customdata = [str(int(i)) for i in trace.customdata]
+
+
+def _message_view(message: str, study: str | None = None) -> OverlayView:
+    fig = message_figure(message, OVERLAY_TITLE)
+    fig.update_layout(uirevision=study or "", height=OVERLAY_HEIGHT)
+    return OverlayView(fig, message=message)
+
+
+def overlay_view(
+    frames: StudyFrames,
+    selected: Sequence[str] | None = None,
+    known: Sequence[str] | None = None,
+) -> OverlayView:
+    """The front overlay of a loaded study, limited to the selected methods.
+
+    Args:
+        frames: The loaded study (evaluations not needed).
+        selected: Methods to draw; None draws all (a newly chosen study).
+        known: Methods the checklist offered before; methods found since are selected too,
+            so a method starting mid-study shows up without a click.
+
+    Returns:
+        The view; with no trials, no completed trials or no method selected the figure is
+        a message figure and :attr:`OverlayView.message` says why.
+    """
+    trials = frames.trials
+    study = str(frames.studies[0]["name"]) if frames.studies else ""
+    methods = tuple(method_order(trials))
+    if selected is None:
+        chosen = list(methods)
+    else:
+        new = [m for m in methods if m not in set(known or ())]
+        wanted = set(selected) | set(new)
+        chosen = [m for m in methods if m in wanted]
+    status = _status_line(trials)
+    try:
+        objectives = frames.objectives
+        message = study_message(trials, objectives)
+    except ValueError as error:
+        return _message_view(str(error), study)
+    if message is None and not chosen:
+        message = NO_METHODS
+    if message is not None:
+        view = _message_view(message, study)
+        return OverlayView(view.figure, methods, tuple(chosen), status, message)
+    shown = trials[trials["method"].astype(str).isin(chosen)]
+    try:
+        fig = pareto_front_figure(shown, objectives)
+    except ValueError as error:  # fewer than two objectives
+        return _message_view(str(error), study)
+    if is_message_figure(fig):  # the selected methods have no completed trial
+        message = str(fig.layout.meta["message"])
+    _recolor(fig, method_colors(list(methods)))
+    _plain_customdata(fig)
+    fig.update_layout(
+        uirevision=study,  # keep zoom and pan across refreshes of the same study
+        height=OVERLAY_HEIGHT,
+        clickmode="event",
+        title=f"{OVERLAY_TITLE} · {study}",
+    )
+    return OverlayView(fig, methods, tuple(chosen), status, message)
+
+
+def refresh_overlay(
+    source: StudySource,
+    study: str | None,
+    selected: Sequence[str] | None = None,
+    known: Sequence[str] | None = None,
+) -> OverlayView:
+    """Loads ``study`` and builds its overlay (a message view if it cannot be read).
+
+    Args:
+        source: The store.
+        study: The study name (None: no study chosen).
+        selected: See :func:`overlay_view`.
+        known: See :func:`overlay_view`.
+
+    Returns:
+        The view.
+    """
+    if not study:
+        return _message_view("No study selected.")
+    try:
+        frames = source.frames(study, evaluations=False)
+    except StoreError as error:
+        return _message_view(str(error), study)
+    return overlay_view(frames, selected, known)
+
+
+def clicked_trial_id(click_data: dict[str, Any] | None) -> int | None:
+    """The trial id of a plotly click (the point's ``customdata``), if any."""
+    points = (click_data or {}).get("points") or []
+    if not points:
+        return None
+    value = points[0].get("customdata")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _hint(text: str = CLICK_HINT, class_name: str = "note") -> html.Div:
+    return html.Div(html.P(text, className=class_name))
+
+
+def show_trial(source: StudySource, study: str | None, click_data: dict[str, Any] | None) -> Any:
+    """The trial panel for a click on the overlay (a hint when nothing is clicked).
+
+    Args:
+        source: The store (its URL is shown in the replay command, password hidden).
+        study: The study shown.
+        click_data: The overlay's ``clickData``.
+
+    Returns:
+        Dash components.
+    """
+    trial_id = clicked_trial_id(click_data)
+    if trial_id is None or not study:
+        return _hint()
+    try:
+        frames = source.frames(study)
+    except StoreError as error:
+        return _hint(str(error), "message")
+    return trial_panel(frames, trial_id, source.url)
+
+
+# --- the app -----------------------------------------------------------------------------
+def _layout(refresh_s: float) -> html.Div:
+    return html.Div(
+        [
+            html.H1("paretune dashboard"),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Label("Study", htmlFor="study", className="title"),
+                            dcc.Dropdown(id="study", clearable=False, searchable=True),
+                        ],
+                        className="control",
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Methods", className="title"),
+                            dcc.Checklist(id="methods", options=[], value=[], inline=True),
+                        ],
+                        className="control",
+                    ),
+                ],
+                className="controls",
+            ),
+            html.Div(id="store-message"),
+            html.Div(id="status"),
+            dcc.Graph(
+                id="overlay",
+                figure=message_figure("Loading…", OVERLAY_TITLE),
+                config={"displaylogo": False},
+                style={"height": f"{OVERLAY_HEIGHT}px"},
+            ),
+            dcc.Interval(
+                id="refresh",
+                interval=max(int(refresh_s * 1000), 250),
+                disabled=refresh_s <= 0,
+            ),
+            html.Div(_hint(), id="trial-panel"),
+        ]
+    )
+
+
+def create_app(url: str, *, study: str | None = None, refresh_s: float = DEFAULT_REFRESH_S) -> Dash:
+    """The dashboard of the results store at ``url``.
+
+    Args:
+        url: The store's SQLAlchemy URL (read only; passwords are never shown).
+        study: The study selected first (default: the newest).
+        refresh_s: Seconds between reloads of the study; 0 turns reloading off.
+
+    Returns:
+        The Dash app (its Flask server is ``app.server``).
+    """
+    if refresh_s < 0:
+        raise ValueError(f"refresh_s must be >= 0 seconds; got {refresh_s}")
+    source = StudySource(url)
+    app = Dash(
+        __name__,
+        title="paretune dashboard",
+        update_title="",
+        serve_locally=True,
+        index_string=_INDEX,
+        include_assets_files=False,
+    )
+    app.layout = _layout(refresh_s)
+
+    @app.callback(
+        Output("study", "options"),
+        Output("study", "value"),
+        Output("store-message", "children"),
+        Input("refresh", "n_intervals"),
+        State("study", "value"),
+    )
+    def _studies(_: int | None, current: str | None) -> tuple[Any, Any, Any]:
+        options, value, message = study_choices(source, current or study)
+        box = html.P(message, className="message") if message else None
+        return options, value if value != current else no_update, box
+
+    @app.callback(
+        Output("overlay", "figure"),
+        Output("methods", "options"),
+        Output("methods", "value"),
+        Output("status", "children"),
+        Input("study", "value"),
+        Input("methods", "value"),
+        Input("refresh", "n_intervals"),
+        State("methods", "options"),
+    )
+    def _overlay(
+        chosen: str | None, selected: list[str] | None, _: int | None, options: list[Any] | None
+    ) -> tuple[Any, Any, Any, Any]:
+        fresh = ctx.triggered_id in (None, "study")
+        known = [o["value"] if isinstance(o, dict) else str(o) for o in options or []]
+        view = refresh_overlay(source, chosen, None if fresh else selected, known)
+        return view.figure, list(view.methods), list(view.selected), view.status
+
+    @app.callback(
+        Output("trial-panel", "children"),
+        Input("overlay", "clickData"),
+        Input("study", "value"),
+    )
+    def _trial(click_data: dict[str, Any] | None, chosen: str | None) -> Any:
+        if ctx.triggered_id == "study":
+            return _hint()
+        return show_trial(source, chosen, click_data)
+
+    return app
+
+
+def serve(
+    url: str,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    debug: bool = False,
+    *,
+    study: str | None = None,
+    refresh_s: float = DEFAULT_REFRESH_S,
+) -> None:
+    """Serves the dashboard until interrupted (binds ``host``: loopback by default).
+
+    Args:
+        url: The store's SQLAlchemy URL.
+        host: Interface to listen on; anything but loopback exposes the study's configs
+            to the network without authentication.
+        port: TCP port.
+        debug: Dash's debug mode (hot reload and the in-page error overlay).
+        study: The study selected first.
+        refresh_s: Seconds between reloads; 0 turns reloading off.
+    """
+    app = create_app(url, study=study, refresh_s=refresh_s)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    app.logger.setLevel(logging.WARNING)
+    options: dict[str, Any] = {"dev_tools_silence_routes_logging": True}
+    if "dev_tools_disable_version_check" in inspect.signature(app.run).parameters:
+        options["dev_tools_disable_version_check"] = True  # Dash 3+: no call to plotly.com
+    app.run(host=host, port=port, debug=debug, **options)

@@ -1,0 +1,358 @@
+"""The dashboard's logic without a browser: study choices, the overlay, the trial panel."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dash import dcc
+
+from analysis._dashboard import (
+    NO_METHODS,
+    StudySource,
+    clicked_trial_id,
+    create_app,
+    overlay_view,
+    refresh_overlay,
+    show_trial,
+    study_choices,
+)
+from analysis._dashboard_panel import replay_command, trial_curves_figure, trial_panel
+from analysis._figures import is_message_figure
+from analysis._load import load_study
+from study.cli import main
+from study.store import ResultStore
+
+OBJECTIVES = [("delta_t", "maximize"), ("sparsity", "maximize")]
+PASSWORD = "s3cret-pw"
+SECRET_URL = f"postgresql+psycopg://paretune:{PASSWORD}@db.example.org:5432/results"
+
+
+def _result(sparsity: float, delta: float) -> dict[str, Any]:
+    return {
+        "status": "COMPLETE",
+        "metrics": {
+            "segment_semantic": {"miou": 30 + delta, "pixel_acc": 60 + delta},
+            "depth_zbuffer": {"abs_err": 0.6 - delta / 100},
+        },
+        "sparsity": sparsity,
+        "components": {
+            "backbone": sparsity,
+            "head:segment_semantic": sparsity * 0.8,
+            "head:depth_zbuffer": sparsity * 0.7,
+        },
+        "delta_t": delta,
+        "delta_t_per_task": {"segment_semantic": delta + 0.5, "depth_zbuffer": delta - 0.5},
+        "iterations": 300,
+        "wall_time_s": 42.0,
+        "device_s": 42.0,
+        "started_at": datetime(2030, 1, 1, 12, 0, tzinfo=UTC),
+        "finished_at": datetime(2030, 1, 1, 12, 1, tzinfo=UTC),
+        "host": "node-a",
+    }
+
+
+def _config(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dataset": "scenes-nyu",
+        "model": "resnet-tiny",
+        "method": method,
+        "method_params": params,
+        "iterations": 300,
+        "batch_size": 16,
+        "seed": 0,
+    }
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """demo: dense reference, 3 adapmtl (one failed), 3 magnitude; plus empty and
+    failed-only studies."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard')}/paretune.db"
+    with ResultStore(url) as store:
+        store.create_study("demo", {"name": "demo"}, OBJECTIVES)
+        dense = store.start_method_run("demo", "dense", 0)
+        store.add_trial(dense, is_reference=True, config=_config("dense", {}), **_result(0, 0))
+        adapmtl = store.start_method_run("demo", "adapmtl", 0)
+        for k, (sparsity, delta) in enumerate(((0.8, 0.4), (0.9, -0.3), (0.95, -1.5))):
+            params = {"target_sparsity": sparsity, "temperature": 1.0 + k}
+            trial = store.add_trial(
+                adapmtl,
+                params=params,
+                config=_config("adapmtl", params),
+                thresholds={"backbone": 0.02, "head:segment_semantic": 0.01},
+                task_weights={"segment_semantic": 1.2, "depth_zbuffer": 0.8},
+                **_result(sparsity, delta),
+            )
+            for iteration in (100, 200, 300):
+                store.add_evaluation(
+                    trial,
+                    {
+                        "iteration": iteration,
+                        "sparsity": sparsity * iteration / 300,
+                        "delta_t": delta * iteration / 300,
+                        "metrics": {"segment_semantic": {"miou": 25.0}},
+                        "losses": {"segment_semantic": 1.0, "depth_zbuffer": 0.5},
+                        "components": {"backbone": sparsity * iteration / 300},
+                        "thresholds": {"backbone": 0.01 * iteration / 300},
+                        "task_weights": {"segment_semantic": 1.1, "depth_zbuffer": 0.9},
+                        "elapsed_s": iteration / 10,
+                        "images_seen": iteration * 16,
+                    },
+                )
+        store.add_trial(
+            adapmtl,
+            params={"target_sparsity": 0.7, "temperature": 0.5},
+            status="FAILED",
+            error="Traceback ...\nFloatingPointError: loss is NaN",
+        )
+        magnitude = store.start_method_run("demo", "magnitude", 0)
+        for sparsity, delta in ((0.8, -0.2), (0.9, -1.0), (0.95, -3.0)):
+            params = {"target_sparsity": sparsity, "end_fraction": 0.7}
+            store.add_trial(
+                magnitude,
+                params=params,
+                config=_config("magnitude", params),
+                **_result(sparsity, delta),
+            )
+        store.create_study("empty", {}, OBJECTIVES)
+        store.create_study("broken", {}, OBJECTIVES)
+        run = store.start_method_run("broken", "magnitude", 0)
+        store.add_trial(run, params={"target_sparsity": 0.9}, status="FAILED", error="boom")
+    return url
+
+
+@pytest.fixture
+def source(url: str) -> Iterator[StudySource]:
+    source = StudySource(url)
+    yield source
+    source.close()
+
+
+def _text(node: Any) -> str:
+    """Every string and figure title inside a Dash component tree."""
+    if node is None:
+        return ""
+    if isinstance(node, str | int | float):
+        return str(node)
+    if isinstance(node, list | tuple):
+        return " ".join(_text(n) for n in node)
+    parts = [_text(getattr(node, "children", None))]
+    if isinstance(node, dcc.Graph):
+        layout = node.figure.layout
+        parts += [str(layout.title.text), *(str(a.text) for a in layout.annotations)]
+    return " ".join(parts)
+
+
+def _trial_id(url: str, study: str, method: str, index: int = 0) -> int:
+    trials = load_study(url, study, evaluations=False).trials
+    return int(trials.loc[trials["method"] == method, "trial_id"].iloc[index])
+
+
+def test_study_choices(source: StudySource, tmp_path: Path) -> None:
+    options, value, message = study_choices(source)
+    assert [o["value"] for o in options] == ["demo", "empty", "broken"]
+    assert options[0]["label"] == "demo (7/8 complete)"
+    assert value == "broken" and message is None  # the newest by default
+    assert study_choices(source, "demo")[1] == "demo"
+    assert study_choices(source, "gone")[1] == "broken"
+
+    missing = StudySource(f"sqlite:///{tmp_path}/none.db")
+    assert study_choices(missing)[:2] == ([], None)
+    assert "does not exist" in str(study_choices(missing)[2])
+    ResultStore(f"sqlite:///{tmp_path}/fresh.db").close()
+    _, value, message = study_choices(StudySource(f"sqlite:///{tmp_path}/fresh.db"))
+    assert value is None and message is not None and message.startswith("No studies in sqlite")
+
+
+def test_overlay_has_one_front_per_method(url: str) -> None:
+    view = overlay_view(load_study(url, "demo", evaluations=False))
+    assert view.message is None
+    assert view.methods == ("dense", "adapmtl", "magnitude")
+    assert view.selected == view.methods
+    fronts = [t for t in view.figure.data if t.meta["kind"] == "front"]
+    assert [t.meta["method"] for t in fronts] == ["dense", "adapmtl", "magnitude"]
+    faded = [t for t in view.figure.data if t.meta["kind"] == "all_trials"]
+    assert len(faded) == 3 and len(faded[1].x) == 3  # the failed adapmtl trial is left out
+    assert view.figure.layout.uirevision == "demo"  # zoom kept across refreshes
+    assert view.status.startswith("8 trials: 7 complete, 1 failed")
+    ids = set(load_study(url, "demo").trials["trial_id"])
+    assert {int(i) for t in fronts for i in t.customdata} <= ids
+    # plain JSON lists: Dash's clickData leaves out typed-array (base64) customdata
+    for trace in json.loads(view.figure.to_json())["data"]:
+        assert isinstance(trace["customdata"], list)
+
+
+def test_overlay_method_selection_keeps_colours(url: str) -> None:
+    frames = load_study(url, "demo", evaluations=False)
+    full = {t.meta["method"]: t.marker.color for t in overlay_view(frames).figure.data}
+    view = overlay_view(frames, ["magnitude"], ["dense", "adapmtl", "magnitude"])
+    assert view.selected == ("magnitude",)
+    assert {t.meta["method"] for t in view.figure.data} == {"magnitude"}
+    assert view.figure.data[0].marker.color == full["magnitude"]
+    # a method the checklist did not know yet is switched on by itself
+    view = overlay_view(frames, ["magnitude"], ["dense", "magnitude"])
+    assert view.selected == ("adapmtl", "magnitude")
+    none = overlay_view(frames, [], ["dense", "adapmtl", "magnitude"])
+    assert none.message == NO_METHODS and is_message_figure(none.figure)
+
+
+@pytest.mark.parametrize(
+    ("study", "message"),
+    [
+        ("empty", "No trials recorded for this study yet."),
+        ("broken", "No completed trials yet: 1 failed, 0 running, waiting or pruned."),
+        ("nope", "unknown study 'nope'"),
+        (None, "No study selected."),
+    ],
+)
+def test_overlay_messages(source: StudySource, study: str | None, message: str) -> None:
+    view = refresh_overlay(source, study)
+    assert is_message_figure(view.figure)
+    assert view.message is not None and message.lower() in view.message.lower()
+    assert html.escape(message).lower() in view.figure.layout.annotations[0].text.lower()
+
+
+def test_trial_panel_shows_config_metrics_and_redacted_replay(url: str) -> None:
+    frames = load_study(url, "demo")
+    trial_id = _trial_id(url, "demo", "adapmtl")
+    panel = trial_panel(frames, trial_id, SECRET_URL)
+    text = _text(panel)
+    assert f"Trial {trial_id} · adapmtl" in text
+    assert "target_sparsity" in text and "temperature" in text and "0.8" in text
+    assert "segment_semantic miou 30.4" in text  # final metric row
+    assert "head:segment_semantic 64.00" in text  # component sparsity (%)
+    assert '"method_params"' in text  # the full config block
+    assert "threshold g(s)" in text and "task weight" in text  # the curves' subplots
+    redacted = "'postgresql+psycopg://paretune:***@db.example.org:5432/results'"
+    assert f"paretune replay demo {trial_id} --db {redacted}" in text  # quoted for the shell
+    assert PASSWORD not in text
+
+
+def test_trial_panel_of_failed_and_unknown_trials(url: str) -> None:
+    frames = load_study(url, "demo")
+    failed = _trial_id(url, "demo", "adapmtl", 3)
+    text = _text(trial_panel(frames, failed, url))
+    assert "FloatingPointError: loss is NaN" in text and "FAILED" in text
+    assert "No final metrics recorded." in text
+    assert "No evaluations recorded for this trial" in text
+    assert "study 'demo' has no trial 99999" in _text(trial_panel(frames, 99999, url))
+
+
+def test_trial_curves_figure(url: str) -> None:
+    frames = load_study(url, "demo")
+    trial_id = _trial_id(url, "demo", "adapmtl")
+    fig = trial_curves_figure(frames.evaluations, trial_id)
+    kinds = {t.meta["kind"] for t in fig.data}
+    assert kinds == {"delta_t", "sparsity", "threshold", "weight", "loss"}
+    sparsity = next(t for t in fig.data if t.meta["column"] == "sparsity")
+    assert list(sparsity.x) == [100, 200, 300]
+    assert sparsity.y[-1] == pytest.approx(80.0)
+    assert is_message_figure(trial_curves_figure(frames.evaluations, -1))
+    assert is_message_figure(trial_curves_figure(None, trial_id))
+
+
+def test_show_trial_from_click(source: StudySource, url: str) -> None:
+    trial_id = _trial_id(url, "demo", "magnitude", 1)
+    click = {"points": [{"curveNumber": 4, "pointNumber": 0, "customdata": trial_id}]}
+    assert clicked_trial_id(click) == trial_id
+    assert clicked_trial_id({"points": [{"customdata": [trial_id, "x"]}]}) == trial_id
+    assert clicked_trial_id(None) is None and clicked_trial_id({"points": []}) is None
+    text = _text(show_trial(source, "demo", click))
+    assert f"Trial {trial_id} · magnitude" in text and "end_fraction" in text
+    assert "Click a point" in _text(show_trial(source, "demo", None))
+    assert "unknown study" in _text(show_trial(source, "gone", click))
+
+
+def test_replay_command_quotes_and_redacts() -> None:
+    command = replay_command("my study", 7, SECRET_URL)
+    assert command.startswith("paretune replay 'my study' 7 --db ")
+    assert PASSWORD not in command and ":***@" in command
+
+
+def test_app_layout_and_callbacks(url: str) -> None:
+    app = create_app(url, study="demo", refresh_s=2)
+    assert app.config.serve_locally
+    ids = {"study", "methods", "overlay", "refresh", "trial-panel"}
+    found = {getattr(c, "id", None) for c in app.layout._traverse()}
+    assert ids <= found
+    interval = next(c for c in app.layout._traverse() if getattr(c, "id", None) == "refresh")
+    assert interval.interval == 2000 and not interval.disabled
+    outputs = " ".join(app.callback_map)
+    assert "overlay.figure" in outputs and "trial-panel.children" in outputs
+    page = app.server.test_client().get("/")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "http://" not in body.replace("http://www.w3.org", "")
+    assert "https://" not in body
+    with pytest.raises(ValueError, match="refresh_s must be >= 0 seconds; got -1"):
+        create_app(url, refresh_s=-1)
+
+
+def test_dashboard_does_not_import_torch(repo_root: Path) -> None:
+    code = "import sys, analysis._dashboard\nassert 'torch' not in sys.modules, 'torch imported'\n"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_cli_errors_are_one_line(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    message = _cli_error(["dashboard"], capsys)
+    assert "error: no study database under ./paretune-runs/*/paretune.db; pass --db URL" in message
+    message = _cli_error(["dashboard", "--study", "demo"], capsys)
+    assert "no study database at" in message and "paretune-runs/demo/paretune.db" in message
+    message = _cli_error(["dashboard", "--db", url, "--study", "nope"], capsys)
+    assert "unknown study 'nope'" in message
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = _cli_error(["dashboard", "--db", url, "--port", str(port)], capsys)
+    assert f"--port {port} on 127.0.0.1 cannot be used" in message
+
+
+def test_cli_finds_the_database_and_binds_loopback(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "analysis._dashboard.serve", lambda db, **kwargs: served.append({"db": db, **kwargs})
+    )
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "paretune-runs" / "demo"
+    folder.mkdir(parents=True)
+    shutil.copyfile(url.removeprefix("sqlite:///"), folder / "paretune.db")
+    expected = f"sqlite:///{(folder / 'paretune.db').resolve()}"
+    port = _free_port()
+    main(["dashboard", "--port", str(port)])
+    main(["dashboard", "--study", "demo", "--port", str(port), "--refresh", "0"])
+    assert served == [
+        {"db": expected, "host": "127.0.0.1", "port": port, "study": None, "refresh_s": 5.0},
+        {"db": expected, "host": "127.0.0.1", "port": port, "study": "demo", "refresh_s": 0.0},
+    ]
+    out = capsys.readouterr().out
+    assert f"dashboard of {expected} on http://127.0.0.1:{port}/" in out
+    assert "warning" not in out
