@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/paretune trial --dataset scenes-nyu --model resnet-tiny --method dense
+	rm -rf paretune-runs/quickstart
+	$(BIN)/paretune run examples/quickstart.yaml
 
 test: $(STAMP)
 	bash .ci/system-deps chromium postgresql

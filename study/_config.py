@@ -380,8 +380,14 @@ class StudyConfig(_Spec):
             "eval_every": self.budget.eval_every or 0,
             "seed": seed,
             "threads": max(1, int(self.resources.cpus_per_trial)),
+            **self._gpu_share(),
             **trainer,
         }
+
+    def _gpu_share(self) -> dict[str, Any]:
+        """A fractional GPU is bookkeeping in Ray: the trial caps its own memory share."""
+        gpus = self.resources.gpus_per_trial
+        return {"gpu_memory_fraction": float(gpus)} if 0 < gpus < 1 else {}
 
     def public_dict(self) -> dict[str, Any]:
         """The config as JSON-able data with the storage password hidden (for storing)."""

@@ -82,12 +82,28 @@ def models() -> None:
 
     from trials.models import describe_models
 
-    table = Table(title="models (3 NYU-like tasks)")
-    rows = describe_models()
-    for column in rows[0]:
-        table.add_column(column, justify="right" if column != "backbone" else "left")
-    for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
+    table = Table(title="models (3 NYU-like tasks: 13-class segmentation, depth, normals)")
+    for column in (
+        "backbone",
+        "head",
+        "stride",
+        "backbone params",
+        "heads params",
+        "total params",
+        "prunable",
+    ):
+        table.add_column(column, justify="left" if column in ("backbone", "head") else "right")
+    for row in describe_models():
+        heads = sum(row["head_parameters"].values())
+        table.add_row(
+            row["backbone"],
+            row["head"],
+            str(row["output_stride"]),
+            f"{row['backbone_parameters']:,}",
+            f"{heads:,}",
+            f"{row['total_parameters']:,}",
+            f"{row['prunable_parameters']:,}",
+        )
     console.print(table)
 
 

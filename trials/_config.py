@@ -41,6 +41,7 @@ class TrialConfig(BaseModel):
     threads: int | None = Field(None, gt=0)
     device: str = "auto"
     amp: bool = False
+    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
     reference: dict[str, dict[str, float]] | None = None
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
-from trials._device import seed_everything, select_device
+from trials._device import limit_gpu_memory, seed_everything, select_device
 from trials.data import MultiTaskDataset, build_dataset
 from trials.metrics import delta_t
 from trials.models import MultiTaskModel, build_model, count_parameters
@@ -49,6 +49,8 @@ def build_setup(config: TrialConfig) -> TrialSetup:
     if config.threads:
         torch.set_num_threads(config.threads)
     device = select_device(config.device)
+    if config.gpu_memory_fraction is not None:
+        limit_gpu_memory(config.gpu_memory_fraction, device)
     generator = seed_everything(config.seed)
     options = dict(config.dataset_options)
     if config.tasks is not None:

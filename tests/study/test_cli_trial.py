@@ -8,13 +8,15 @@ import pytest
 
 from study.cli import main
 
-TINY_DATA = "--data-option resolution=32 --data-option num_train=48".split() + (
-    "--data-option num_val=16 --data-option num_test=16".split()
-)
-TINY_RUN = (
-    "--model-option width=8 --head-option hidden=8 --iterations 8 --batch-size 4 --threads 1"
-).split()
-TINY = TINY_DATA + TINY_RUN
+TINY_DATA = [
+    *("--data-option", "resolution=32", "--data-option", "num_train=48"),
+    *("--data-option", "num_val=16", "--data-option", "num_test=16"),
+]
+TINY_RUN = [
+    *("--model-option", "width=8", "--head-option", "hidden=8", "--iterations", "8"),
+    *("--batch-size", "4", "--threads", "1"),
+]
+TINY = [*TINY_DATA, *TINY_RUN]
 
 
 def test_trial_writes_json_and_fills_delta_t_from_reference(tmp_path, capsys):
@@ -65,3 +67,15 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     import re
 
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_models_lists_every_backbone_with_parameter_counts(capsys, monkeypatch):
+    from study._console import console
+    from trials.models import BACKBONES
+
+    monkeypatch.setattr(console, "width", 160)
+    main(["models"])
+    out = capsys.readouterr().out
+    for backbone in BACKBONES.names():
+        assert backbone in out
+    assert "21,284,672" in out  # deeplab-resnet34's backbone

@@ -24,8 +24,8 @@ def test_quickstart_example_is_valid(repo_root: Path, tmp_path: Path, monkeypatc
     assert [m.name for m in config.methods] == ["adapmtl", "magnitude", "disparse", "dense"]
     assert config.dataset.name == "scenes-nyu"
     assert (config.model.backbone, config.model.head) == ("resnet-tiny", "light")
-    assert config.budget.iterations == 300 and config.budget.seeds == [0]
-    assert 5 <= config.budget.trials_per_method <= 6
+    assert config.budget.iterations == 240 and config.budget.seeds == [0]
+    assert config.budget.trials_per_method == 4
     assert config.trials_for("dense") == 1
     assert config.trials_for("adapmtl") == config.budget.trials_per_method
     assert config.resources.max_concurrent == 2 and config.resources.cpus_per_trial == 1
@@ -241,3 +241,18 @@ def test_load_config_reports_the_first_validation_error(tmp_path: Path):
     path.write_text("name: demo\nmethods:\n  - name: dense\nbudget:\n  trials_per_method: 0\n")
     with pytest.raises(ConfigError, match=r"^budget\.trials_per_method: must be > 0 \(got 0\)$"):
         load_config(path)
+
+
+def test_fractional_gpus_cap_each_trials_memory_share():
+    from study._config import parse_config
+    from trials._config import TrialConfig
+
+    config = parse_config(
+        {"name": "g", "methods": [{"name": "adapmtl"}], "resources": {"gpus_per_trial": 0.25}}
+    )
+    fields = config.trial_config("adapmtl", {}, seed=0)
+    assert TrialConfig(**fields).gpu_memory_fraction == 0.25
+    whole = parse_config(
+        {"name": "g", "methods": [{"name": "adapmtl"}], "resources": {"gpus_per_trial": 1}}
+    )
+    assert "gpu_memory_fraction" not in whole.trial_config("adapmtl", {}, seed=0)

@@ -1,0 +1,1 @@
+"""paretune's benchmarks; ``python -m benchmarks`` runs them all."""

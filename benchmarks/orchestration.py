@@ -1,0 +1,99 @@
+"""Benchmark: orchestration overhead of a study (Ray Tune + Optuna + the store).
+
+Compares the study's wall time with the trials' own compute time divided by the
+concurrency: ``overhead = wall / (sum(trial wall time) / max_concurrent) - 1``. The dense
+reference must finish before the searches start, so the figure is also given against the
+bound that runs the reference alone. Writes ``benchmarks/results/orchestration.json``.
+
+    python -m benchmarks.orchestration                      # runs examples/quickstart.yaml
+    python -m benchmarks.orchestration --db URL --study S   # measures a finished study
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.store import ResultStore
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_study(config_path: Path) -> tuple[str, str, float]:
+    """Runs a copy of the config in a temporary folder; returns (url, study, wall seconds)."""
+    config = yaml.safe_load(config_path.read_text())
+    folder = Path(tempfile.mkdtemp(prefix="paretune-bench-"))
+    config["study_dir"] = str(folder / config["name"])
+    copy = folder / "study.yaml"
+    copy.write_text(yaml.safe_dump(config))
+    paretune = Path(sys.executable).with_name("paretune")
+    start = time.perf_counter()
+    subprocess.run([str(paretune), "run", str(copy)], check=True, cwd=folder)
+    wall = time.perf_counter() - start
+    return f"sqlite:///{folder / config['name'] / 'paretune.db'}", config["name"], wall
+
+
+def measure(url: str, study: str, wall: float | None) -> dict[str, Any]:
+    """Overhead figures of a finished study (wall time from the store when not given)."""
+    store = ResultStore(url)
+    try:
+        record = store.get_study(study)
+        trials = [t for t in store.trials_of(study) if t.wall_time_s]
+    finally:
+        store.close()
+    concurrency = record.config["resources"]["max_concurrent"]
+    if wall is None:
+        start = min(t.started_at for t in trials if t.started_at)
+        end = max(t.finished_at for t in trials if t.finished_at)
+        wall = (end - start).total_seconds()
+    reference = sum(t.wall_time_s for t in trials if t.is_reference)
+    searched = sum(t.wall_time_s for t in trials if not t.is_reference)
+    ideal = (reference + searched) / concurrency
+    ideal_serial_reference = reference + searched / concurrency
+    return {
+        "study": study,
+        "trials": len(trials),
+        "concurrency": concurrency,
+        "wall_s": wall,
+        "trial_compute_s": reference + searched,
+        "ideal_s": ideal,
+        "overhead": wall / ideal - 1,
+        "overhead_reference_serial": wall / ideal_serial_reference - 1,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "examples" / "quickstart.yaml")
+    parser.add_argument("--db")
+    parser.add_argument("--study")
+    args = parser.parse_args(argv)
+    if args.db:
+        figures = measure(args.db, args.study, None)
+    else:
+        url, study, wall = run_study(args.config)
+        figures = measure(url, study, wall)
+    print(
+        f"study {figures['study']}: {figures['trials']} trials, wall {figures['wall_s']:.0f} s, "
+        f"trial compute {figures['trial_compute_s']:.0f} s / {figures['concurrency']} = "
+        f"{figures['ideal_s']:.0f} s: orchestration overhead {figures['overhead']:.1%} "
+        f"(target <= 10%); {figures['overhead_reference_serial']:.1%} counting the dense "
+        f"reference as serial"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "orchestration.json").write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
