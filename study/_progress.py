@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 def study_progress() -> Progress:
     """One bar per method run: trials finished, running, failed and the best Delta_T."""
     return Progress(
-        TextColumn("[bold]{task.description:<28}"),
-        BarColumn(bar_width=24),
+        TextColumn("[bold]{task.description:<20}"),
+        BarColumn(bar_width=10),
         MofNCompleteColumn(),
-        TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
-        TextColumn("best ΔT@≥90% {task.fields[best]}"),
+        TextColumn("run {task.fields[running]} fail {task.fields[failed]}"),
+        TextColumn("ΔT@90% {task.fields[best]}"),
         TimeElapsedColumn(),
         console=console,
         transient=False,

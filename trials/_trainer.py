@@ -201,11 +201,15 @@ class Trainer:
             self.on_evaluation(evaluation)
         return evaluation
 
-    def train(self) -> TrialResult:
-        """Runs the whole budget and returns the final result (after ``finalize``)."""
+    def train(self, started: float | None = None) -> TrialResult:
+        """Runs the whole budget and returns the final result (after ``finalize``).
+
+        ``started`` (a ``time.perf_counter`` value) is when the trial began, so that its
+        wall time and evaluation times include building data and model.
+        """
         setup = self.setup
         config = setup.config
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() if started is None else started
         model = setup.model
         model.train()
         setup.pruner.attach(model, self._context())
@@ -277,7 +281,8 @@ def run_trial(
     Raises:
         TrialDiverged: the loss became NaN or infinite.
     """
+    started = time.perf_counter()
     if not isinstance(config, TrialConfig):
         config = TrialConfig.model_validate(config)
     trainer = Trainer(build_setup(config), on_evaluation=on_evaluation, on_step=on_step)
-    return trainer.train()
+    return trainer.train(started=started)

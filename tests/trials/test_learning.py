@@ -10,7 +10,7 @@ from trials._trainer import Trainer, build_setup
 
 
 @pytest.mark.slow
-def test_default_dense_trial_beats_constant_predictors():
+def test_default_dense_trial_beats_constant_predictors(capsys):
     setup = build_setup(TrialConfig(method="dense", threads=2))
     naive = naive_metrics(setup.tasks, setup.train, setup.held_out)
     result = Trainer(setup).train()
@@ -23,9 +23,10 @@ def test_default_dense_trial_beats_constant_predictors():
         "normal angle_mean / mean-normal angle_mean": metrics["normal"]["angle_mean"]
         / naive["normal"]["angle_mean"],
     }
-    print(f"\ndense scenes-nyu, {result.iterations} iterations, {result.wall_time_s:.0f} s")
-    for name, value in ratios.items():
-        print(f"  {name}: {value:.3f}")
+    with capsys.disabled():  # the figures belong in the test log
+        print(f"\ndense scenes-nyu, {result.iterations} iterations, {result.wall_time_s:.0f} s")
+        for name, value in ratios.items():
+            print(f"  {name}: {value:.3f}")
     assert ratios["miou / majority-class miou"] >= 3.0
     assert ratios["depth abs_err / mean-depth abs_err"] <= 0.5
     assert ratios["normal angle_mean / mean-normal angle_mean"] <= 0.5
