@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from trials._options import parse_options as _parse_options
 from trials.data._base import TASK_NAMES, DatasetOptionError, MultiTaskDataset
 from trials.registry import unknown_name_message
 
@@ -22,26 +23,8 @@ P = TypeVar("P", bound=BaseModel)
 
 
 def parse_options(params_type: type[P], owner: str, options: Mapping[str, Any]) -> P:
-    """Validates the keyword ``options`` of ``owner`` (e.g. ``data set 'nyuv2'``).
-
-    Raises:
-        ValueError: one sentence naming the option, the rule and the value got; an
-            unknown option lists the valid ones and suggests the closest.
-    """
-    try:
-        return params_type(**options)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            message = unknown_name_message(f"{owner} option", field, list(params_type.model_fields))
-        else:
-            rule = error["msg"].removeprefix("Value error, ").removeprefix("Input ")
-            if field:
-                message = f"{owner} option {field!r} {rule} but got {error.get('input')!r}"
-            else:  # a rule across several options; its message names them
-                message = f"{owner}: {rule}"
-        raise DatasetOptionError(message) from None
+    """Validates keyword ``options`` of ``owner``; errors raise :class:`DatasetOptionError`."""
+    return _parse_options(params_type, owner, options, DatasetOptionError)
 
 
 def select_tasks(

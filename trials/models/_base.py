@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from torch import nn
 
+from trials._options import parse_options as _parse_options
 from trials.errors import ParetuneError
-from trials.registry import Registry, unknown_name_message
+from trials.registry import Registry
 
 
 class Backbone(nn.Module, abc.ABC):
@@ -83,20 +84,5 @@ P = TypeVar("P", bound=BaseModel)
 
 
 def parse_options(params_type: type[P], owner: str, options: Mapping[str, Any]) -> P:
-    """Validates keyword ``options`` of ``owner`` (e.g. ``backbone 'resnet-tiny'``).
-
-    Raises:
-        ModelOptionError: one sentence naming the option, the rule and the value got;
-            unknown options list the valid ones and suggest the closest.
-    """
-    try:
-        return params_type(**options)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            message = unknown_name_message(f"{owner} option", field, list(params_type.model_fields))
-        else:
-            rule = error["msg"].removeprefix("Value error, ").removeprefix("Input ")
-            message = f"{owner} option {field!r} {rule} but got {error.get('input')!r}"
-        raise ModelOptionError(message) from None
+    """Validates keyword ``options`` of ``owner``; errors raise :class:`ModelOptionError`."""
+    return _parse_options(params_type, owner, options, ModelOptionError)
