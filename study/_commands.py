@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from study.store import ResultStore
 
 DEFAULT_RUNS_DIR = Path("paretune-runs")
+EXPORT_FORMATS = ("csv", "json", "parquet")
 
 
 def default_storage_url(study: str) -> str:
@@ -35,6 +36,13 @@ def open_store(url: str, *, must_exist: bool = False) -> ResultStore:
     if must_exist and is_sqlite_file and not Path(str(parsed.database)).is_file():
         raise UserInputError(f"no study database at {parsed.database}; pass --db URL")
     return ResultStore(url)
+
+
+def existing_study_url(study: str, db: str | None) -> str:
+    """The database URL of an existing study (``--db`` or the default SQLite file)."""
+    url = db or default_storage_url(study)
+    open_store(url, must_exist=db is None).close()
+    return url
 
 
 def validate_study(config: StudyConfig) -> None:
@@ -144,9 +152,7 @@ def status_command(study: str | None, db: str | None) -> None:
     if study is None:
         ls_command(db)
         return
-    url = db or default_storage_url(study)
-    open_store(url, must_exist=db is None).close()
-    print_status(url, study)
+    print_status(existing_study_url(study, db), study)
 
 
 def _database_urls(db: str | None) -> list[str]:
@@ -179,8 +185,9 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
     """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag."""
     from analysis import load_study, method_fronts
 
-    url = db or default_storage_url(study)
-    open_store(url, must_exist=db is None).close()
+    if fmt not in EXPORT_FORMATS:
+        raise UserInputError(f"--format must be one of {', '.join(EXPORT_FORMATS)} but got {fmt!r}")
+    url = existing_study_url(study, db)
     frames = load_study(url, study)
     objectives = [tuple(o) for o in frames.studies[0]["objectives"]]
     table = frames.trials.copy()
@@ -189,22 +196,17 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
         table[column] = table["trial_id"].map(flags[column]).fillna(False).astype(bool)
     out = out or Path(f"{study}-trials.{fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        flat = table.copy()
-        for column in ("params", "config"):
-            if column in flat:
-                flat[column] = flat[column].map(json.dumps)
-        flat.to_csv(out, index=False)
-    elif fmt == "json":
+    if fmt == "json":
         out.write_text(table.to_json(orient="records", date_format="iso", indent=1))
-    elif fmt == "parquet":
+    else:  # tabular formats hold the nested params and config as JSON text
         flat = table.copy()
         for column in ("params", "config"):
             if column in flat:
                 flat[column] = flat[column].map(json.dumps)
-        flat.to_parquet(out, index=False)
-    else:
-        raise UserInputError(f"--format must be csv, json or parquet but got {fmt!r}")
+        if fmt == "csv":
+            flat.to_csv(out, index=False)
+        else:
+            flat.to_parquet(out, index=False)
     console.print(
         f"wrote {len(table)} trials ({int(table['on_front'].sum())} on the front) to {out}"
     )
@@ -241,8 +243,7 @@ def report_command(study: str, db: str | None, out: Path | None, images: bool = 
     """``paretune report STUDY``: the offline HTML report and tables; prints the comparison."""
     from analysis import build_report, load_study, sparsity_level_table, to_markdown
 
-    url = db or default_storage_url(study)
-    open_store(url, must_exist=db is None).close()
+    url = existing_study_url(study, db)
     frames = load_study(url, study)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
