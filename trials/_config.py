@@ -28,6 +28,9 @@ class TrialConfig(BaseModel):
     weighting_params: dict[str, Any] = Field(default_factory=dict)
 
     iterations: int = Field(500, gt=0)
+    #: Budget in training FLOPs or wall seconds instead of ``iterations`` (see ``trials._flops``).
+    max_flops: float | None = Field(None, gt=0)
+    max_seconds: float | None = Field(None, gt=0)
     batch_size: int = Field(16, gt=0)
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(2e-3, gt=0)
@@ -43,11 +46,16 @@ class TrialConfig(BaseModel):
     amp: bool = False
     gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
     reference: dict[str, dict[str, float]] | None = None
+    #: A stored task grouping ``{"assignment": {task: branch}, "shared_stages": s}``: the
+    #: weight pruner then runs on a fresh grouped model (group-then-prune).
+    grouping: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _eval_every_default(self) -> TrialConfig:
-        if self.eval_every == 0:
-            self.eval_every = max(1, self.iterations // 5)
+        if self.max_flops is not None and self.max_seconds is not None:
+            raise ValueError("give max_flops or max_seconds, not both")
+        if self.eval_every == 0 and self.max_flops is None and self.max_seconds is None:
+            self.eval_every = max(1, self.iterations // 5)  # else once iterations are fixed
         return self
 
 
@@ -79,7 +87,10 @@ class TrialResult(BaseModel):
     delta_t: float | None = None
     delta_t_per_task: dict[str, float] | None = None
     wall_time_s: float
+    flops: float | None = None  # training FLOPs spent (trials._flops.training_flops)
     parameters: int = 0
+    #: Task grouping of a ``dmtg`` or group-then-prune trial (see ``trials.grouping``).
+    grouping: dict[str, Any] | None = None
     evaluations: list[Evaluation] = Field(default_factory=list)
 
     def to_json(self, include_evaluations: bool = False) -> str:

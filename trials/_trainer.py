@@ -14,6 +14,13 @@ from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
 from trials._device import limit_gpu_memory, seed_everything, select_device
+from trials._flops import (
+    forward_flops_per_image,
+    iterations_for_flops,
+    iterations_for_seconds,
+    time_training_steps,
+    training_flops,
+)
 from trials.data import MultiTaskDataset, build_dataset
 from trials.metrics import delta_t
 from trials.models import MultiTaskModel, build_model, count_parameters
@@ -61,13 +68,19 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         name: build_task(name, style=train.metric_style, num_classes=train.num_classes)
         for name in train.tasks
     }
-    model = build_model(
-        config.model,
-        config.head,
-        {name: task.out_channels for name, task in tasks.items()},
-        backbone_options=config.model_options,
-        head_options=config.head_options,
-    ).to(device)
+    channels = {name: task.out_channels for name, task in tasks.items()}
+    if config.grouping is not None:  # group-then-prune: a stored task grouping
+        from trials.grouping import build_grouped_from_config
+
+        model = build_grouped_from_config(config, channels).to(device)
+    else:
+        model = build_model(
+            config.model,
+            config.head,
+            channels,
+            backbone_options=config.model_options,
+            head_options=config.head_options,
+        ).to(device)
     pruner = build_pruner(config.method, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
@@ -151,6 +164,7 @@ class Trainer:
         self.on_step = on_step
         self.evaluations: list[Evaluation] = []
         self._start = 0.0
+        self.forward_flops = 0.0  # per image, counted when training starts
 
     def _draw_batch(self) -> dict[str, torch.Tensor]:
         setup = self.setup
@@ -208,8 +222,9 @@ class Trainer:
         wall time and evaluation times include building data and model.
         """
         setup = self.setup
-        config = setup.config
         self._start = time.perf_counter() if started is None else started
+        self._fix_budget()
+        config = setup.config
         model = setup.model
         model.train()
         setup.pruner.attach(model, self._context())
@@ -237,12 +252,58 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(iteration + 1, value)
             done = iteration + 1
+            if config.max_seconds and time.perf_counter() - self._start >= config.max_seconds:
+                break  # out of time: finalize and evaluate what was trained
             if done % config.eval_every == 0 and done < config.iterations:
                 self._evaluate(done, model, setup.pruner.thresholds())
         thresholds = setup.pruner.thresholds()
         setup.model = setup.pruner.finalize()  # type: ignore[assignment]
-        final = self._evaluate(config.iterations, setup.model, thresholds)
+        final = self._evaluate(done, setup.model, thresholds)
         return self._result(final)
+
+    def _fix_budget(self) -> None:
+        """Counts forward FLOPs and turns a FLOP or time budget into iterations.
+
+        Runs before the pruner and the schedules see ``config.iterations``; a FLOP budget
+        gives the same iterations on every machine, a time budget times a short warm-up.
+        """
+        setup = self.setup
+        config = setup.config
+        example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
+        self.forward_flops = forward_flops_per_image(setup.model, example)
+        if config.max_flops is not None:
+            iterations = iterations_for_flops(
+                config.max_flops, self.forward_flops, config.batch_size
+            )
+        elif config.max_seconds is not None:
+            iterations = self._iterations_for_time(config.max_seconds)
+        else:
+            return
+        eval_every = config.eval_every or max(1, iterations // 5)
+        setup.config = config.model_copy(
+            update={"iterations": iterations, "eval_every": eval_every}
+        )
+
+    def _iterations_for_time(self, max_seconds: float) -> int:
+        setup = self.setup
+        config = setup.config
+        warmup = torch.Generator().manual_seed(config.seed)
+
+        def draw() -> dict[str, torch.Tensor]:
+            indices = torch.randint(len(setup.train), (config.batch_size,), generator=warmup)
+            return _to_device(setup.train.get_batch(indices), setup.device)
+
+        def loss_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return sum(_task_losses(setup.tasks, model, batch).values())  # type: ignore[return-value]
+
+        step_s = time_training_steps(setup.model, draw, loss_of)
+        batches = math.ceil(len(setup.held_out) / 64)
+        batches = min(batches, config.eval_batches or batches)
+        tick = time.perf_counter()
+        evaluate(setup.model, setup.tasks, setup.held_out, setup.device, max_batches=1)
+        evaluation_s = (time.perf_counter() - tick) * batches
+        left = max_seconds - (time.perf_counter() - self._start)
+        return iterations_for_seconds(left, step_s, evaluation_s, config.eval_every)
 
     def _result(self, final: Evaluation) -> TrialResult:
         setup = self.setup
@@ -253,7 +314,7 @@ class Trainer:
         return TrialResult(
             method=config.method,
             seed=config.seed,
-            iterations=config.iterations,
+            iterations=final.iteration,
             metrics=final.metrics,
             sparsity={"overall": final.sparsity, "components": final.components},
             thresholds=final.thresholds,
@@ -261,7 +322,9 @@ class Trainer:
             delta_t=final.delta_t,
             delta_t_per_task=per_task,
             wall_time_s=time.perf_counter() - self._start,
+            flops=training_flops(self.forward_flops, final.images_seen),
             parameters=count_parameters(setup.model),
+            grouping=setup.model.grouping() if hasattr(setup.model, "grouping") else None,
             evaluations=list(self.evaluations),
         )
 
@@ -284,5 +347,11 @@ def run_trial(
     started = time.perf_counter()
     if not isinstance(config, TrialConfig):
         config = TrialConfig.model_validate(config)
+    from trials.grouping import is_architecture_search, run_architecture_search
+
+    if is_architecture_search(config.method):  # e.g. dmtg: searches the model itself
+        return run_architecture_search(
+            config, on_evaluation=on_evaluation, on_step=on_step, started=started
+        )
     trainer = Trainer(build_setup(config), on_evaluation=on_evaluation, on_step=on_step)
     return trainer.train(started=started)

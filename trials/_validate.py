@@ -39,24 +39,25 @@ def validate_trial_config(
     their values are not checked here.
     """
     from trials.data import DATASETS
+    from trials.grouping import method_params_type, validate_method_grouping
     from trials.models import BACKBONES, HEADS
-    from trials.pruning import PRUNERS
     from trials.weighting import WEIGHTINGS
 
     config = fields if isinstance(fields, TrialConfig) else TrialConfig.model_validate(fields)
     DATASETS.get(config.dataset)
     BACKBONES.get(config.model)
     HEADS.get(config.head)
-    pruner = PRUNERS.get(config.method)
-    known = set(pruner.Params.model_fields) | set(TrialConfig.model_fields)
+    params_type = method_params_type(config.method)  # a weight pruner's or dmtg's
+    known = set(params_type.model_fields) | set(TrialConfig.model_fields)
     for name in searched:
         if name not in known:
             raise TrialConfigError(
                 f"method {config.method!r} has no parameter {name!r}; valid: "
-                f"{', '.join(sorted(pruner.Params.model_fields))}"
+                f"{', '.join(sorted(params_type.model_fields))}"
             )
-    _check_params("method", config.method, pruner.Params, config.method_params)
+    _check_params("method", config.method, params_type, config.method_params)
     if config.weighting is not None:
         weighting = WEIGHTINGS.get(config.weighting)
         _check_params("task weighting", config.weighting, weighting.Params, config.weighting_params)
+    validate_method_grouping(config, searched)  # dmtg's K and stem; a stored grouping
     return config

@@ -22,13 +22,14 @@ name               better   meaning
 ``within_30``      higher   same with 30 degrees, percent
 ``cosine``         higher   mean cosine similarity of normals over valid pixels
 ``l1``             lower    mean absolute error over all pixels (keypoints, edges)
+``accuracy``       higher   correctly predicted binary attributes (images), percent
 =================  =======  =============================================================
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from trials.registry import UnknownNameError, unknown_name_message
@@ -60,6 +61,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("within_30", True),
         MetricInfo("cosine", True),
         MetricInfo("l1", False),
+        MetricInfo("accuracy", True),
     )
 }
 """Every metric a task can report, by name."""
@@ -138,3 +140,76 @@ def delta_t(
             f"and reference tasks {sorted(reference)}"
         )
     return math.fsum(per_task.values()) / len(per_task), per_task
+
+
+def _accuracies(metrics: Mapping[str, Mapping[str, float]], owner: str) -> dict[str, float]:
+    missing = [task for task, values in metrics.items() if "accuracy" not in values]
+    if missing or not metrics:
+        raise ValueError(
+            f"{owner} needs an 'accuracy' metric for every task but got none for "
+            f"{missing or 'any task'}"
+        )
+    return {task: float(values["accuracy"]) for task, values in metrics.items()}
+
+
+def total_error(metrics: Mapping[str, Mapping[str, float]]) -> float:
+    """Sum over the tasks of the classification error ``100 - accuracy``, in percent.
+
+    The task-grouping papers' score on attribute data sets (TAG, Fifty et al. NeurIPS
+    2021; DMTG, Gao et al. ICML 2024): lower is better.
+
+    Raises:
+        ValueError: a task has no ``accuracy`` metric.
+    """
+    return math.fsum(100.0 - value for value in _accuracies(metrics, "total_error").values())
+
+
+def normalized_gain(
+    metrics: Mapping[str, Mapping[str, float]], reference: Mapping[str, Mapping[str, float]]
+) -> float:
+    """:func:`delta_t` over the tasks' accuracies only (percent; higher is better).
+
+    Raises:
+        ValueError: a task has no ``accuracy`` metric, or no task is in both mappings.
+    """
+    scores = {task: {"accuracy": v} for task, v in _accuracies(metrics, "normalized_gain").items()}
+    base = {
+        task: {"accuracy": v} for task, v in _accuracies(reference, "normalized_gain").items()
+    }
+    return delta_t(scores, base)[0]
+
+
+def adjusted_rand_index(labels: Sequence[object], truth: Sequence[object]) -> float:
+    """Adjusted Rand index of two partitions given as one label per item (Hubert & Arabie,
+    1985): 1 for identical partitions (up to renaming), about 0 for chance agreement.
+
+    Two partitions that both put every item in one cluster (or both in singletons) count
+    as identical (1.0).
+
+    Raises:
+        ValueError: the sequences differ in length or are empty.
+    """
+    if len(labels) != len(truth) or not labels:
+        raise ValueError(
+            f"adjusted_rand_index needs two equally long non-empty labelings but got "
+            f"{len(labels)} and {len(truth)} labels"
+        )
+
+    def pairs(count: int) -> float:
+        return count * (count - 1) / 2.0
+
+    joint: dict[tuple[object, object], int] = {}
+    rows: dict[object, int] = {}
+    cols: dict[object, int] = {}
+    for a, b in zip(labels, truth, strict=True):
+        joint[(a, b)] = joint.get((a, b), 0) + 1
+        rows[a] = rows.get(a, 0) + 1
+        cols[b] = cols.get(b, 0) + 1
+    index = math.fsum(pairs(n) for n in joint.values())
+    row_sum = math.fsum(pairs(n) for n in rows.values())
+    col_sum = math.fsum(pairs(n) for n in cols.values())
+    expected = row_sum * col_sum / pairs(len(labels)) if len(labels) > 1 else 0.0
+    maximum = (row_sum + col_sum) / 2.0
+    if maximum == expected:
+        return 1.0
+    return (index - expected) / (maximum - expected)

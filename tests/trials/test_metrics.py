@@ -30,6 +30,7 @@ def test_every_metric_has_the_documented_direction() -> None:
         "within_22.5",
         "within_30",
         "cosine",
+        "accuracy",
     }
     lower = {"cross_entropy", "abs_err", "rel_err", "angle_mean", "angle_median", "l1"}
     assert set(METRICS) == higher | lower
@@ -133,8 +134,8 @@ def test_no_shared_task_raises() -> None:
 
 
 def test_unknown_metric_in_delta_t_raises() -> None:
-    with pytest.raises(UnknownNameError, match="unknown metric 'accuracy'"):
-        delta_t({"a": {"accuracy": 1.0}}, {"a": {"accuracy": 2.0}})
+    with pytest.raises(UnknownNameError, match="unknown metric 'f1_score'"):
+        delta_t({"a": {"f1_score": 1.0}}, {"a": {"f1_score": 2.0}})
 
 
 def test_module_imports_without_torch() -> None:

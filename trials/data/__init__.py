@@ -2,9 +2,19 @@
 
 Registered in :data:`DATASETS`: ``scenes-nyu`` and ``scenes-taskonomy`` (rendered, the
 default, no download), ``nyuv2`` (preprocessed ``.npy`` layout) and ``taskonomy``
-(Tiny-Taskonomy PNGs).
+(Tiny-Taskonomy PNGs); attribute sets (metric style ``attributes``): ``attributes``
+(generated, with a known task grouping) and ``celeba`` (the distributed layout).
 """
 
+from trials.data._attributes import (
+    ASPECTS as ATTRIBUTE_ASPECTS,
+)
+from trials.data._attributes import (
+    AttributesDataset,
+    AttributesOptions,
+    attribute_groups,
+    generate_attributes,
+)
 from trials.data._base import (
     DATASETS,
     IGNORE_INDEX,
@@ -15,6 +25,13 @@ from trials.data._base import (
     build_dataset,
 )
 from trials.data._cache import CACHE_ENV, cache_dir
+from trials.data._celeba import (
+    DEFAULT_ATTRIBUTES as CELEBA_DEFAULT_ATTRIBUTES,
+)
+from trials.data._celeba import (
+    CelebADataset,
+    CelebAOptions,
+)
 from trials.data._nyuv2 import NYUv2Dataset, NYUv2Options
 from trials.data._scenes import (
     SceneDataset,
@@ -29,12 +46,18 @@ from trials.data._scenes_render import camera_rays as scene_camera_rays
 from trials.data._taskonomy import TaskonomyDataset, TaskonomyOptions
 
 __all__ = [
+    "ATTRIBUTE_ASPECTS",
     "CACHE_ENV",
+    "CELEBA_DEFAULT_ATTRIBUTES",
     "DATASETS",
     "IGNORE_INDEX",
     "RENDERER_VERSION",
     "SCENE_CLASS_NAMES",
     "TASK_NAMES",
+    "AttributesDataset",
+    "AttributesOptions",
+    "CelebADataset",
+    "CelebAOptions",
     "DatasetError",
     "DatasetOptionError",
     "MultiTaskDataset",
@@ -44,8 +67,10 @@ __all__ = [
     "ScenesOptions",
     "TaskonomyDataset",
     "TaskonomyOptions",
+    "attribute_groups",
     "build_dataset",
     "cache_dir",
+    "generate_attributes",
     "load_split",
     "render_split",
     "scene_camera_rays",

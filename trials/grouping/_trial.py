@@ -1,0 +1,309 @@
+"""The ``dmtg`` trial: search the grouping, extract the grouped model, fine-tune, evaluate."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel
+
+from trials._config import Evaluation, TrialConfig, TrialResult
+from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+from trials.grouping._grouped import GroupedMultiTaskModel, build_grouped_model
+from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
+from trials.grouping._relax import gumbel_softmax, joint_loss, row_entropy, temperature_at
+from trials.grouping._search_model import (
+    DMTGSearchModel,
+    build_search_model,
+    extract_grouped_model,
+)
+from trials.grouping._spec import (
+    DMTGParams,
+    GroupingError,
+    check_assignment,
+    check_num_groups,
+    check_shared_stages,
+    parse_dmtg_params,
+    parse_grouping,
+)
+
+
+def dataset_tasks(config: TrialConfig) -> tuple[str, ...]:
+    """The task names ``config``'s data set yields (builds its held-out split)."""
+    from trials.data import build_dataset
+
+    options = dict(config.dataset_options)
+    if config.tasks is not None:
+        options["tasks"] = list(config.tasks)
+    return build_dataset(config.dataset, config.eval_split, config.dataset_root, **options).tasks
+
+
+def backbone_stages(config: TrialConfig) -> int:
+    """Number of stages of ``config``'s backbone."""
+    from trials.models import BACKBONES
+
+    return len(BACKBONES.get(config.model)(**config.model_options).stages)
+
+
+def validate_grouping(config: TrialConfig) -> None:
+    """Checks ``config.grouping`` (a stored assignment) against the tasks and backbone.
+
+    Raises:
+        GroupingError: unknown or missing tasks, bad branch indices, ``shared_stages`` out
+            of range, or a grouping given to an architecture search.
+    """
+    if config.grouping is None:
+        return
+    if config.method in ARCHITECTURE_SEARCHES:
+        raise GroupingError(
+            f"grouping (a stored assignment) is for weight-pruning methods but method "
+            f"{config.method!r} searches its own grouping"
+        )
+    spec = parse_grouping(config.grouping)
+    check_assignment(spec.assignment, dataset_tasks(config))
+    check_shared_stages(spec.shared_stages, backbone_stages(config), config.model)
+
+
+def build_grouped_from_config(
+    config: TrialConfig, task_channels: dict[str, int]
+) -> GroupedMultiTaskModel:
+    """The fresh grouped model of a group-then-prune trial (``config.grouping`` is set)."""
+    assert config.grouping is not None
+    spec = parse_grouping(config.grouping)
+    return build_grouped_model(
+        config.model,
+        config.head,
+        task_channels,
+        spec.assignment,
+        spec.shared_stages,
+        config.model_options,
+        config.head_options,
+    )
+
+
+def validate_method_grouping(config: TrialConfig, searched: tuple[str, ...] = ()) -> None:
+    """The grouping checks of :func:`trials._validate.validate_trial_config`: an
+    architecture search validates its parameters against the tasks and backbone; a weight
+    pruner's stored ``grouping`` is checked with :func:`validate_grouping`."""
+    if config.method in ARCHITECTURE_SEARCHES:
+        ARCHITECTURE_SEARCHES.get(config.method)().validate(config, searched)
+    else:
+        validate_grouping(config)
+
+
+def _probabilities(model: DMTGSearchModel) -> list[list[float]]:
+    return [[float(p) for p in row] for row in model.probabilities().cpu()]
+
+
+class DMTGTrainer(Trainer):
+    """Runs a ``dmtg`` trial on a :class:`TrialSetup` whose model is replaced.
+
+    Search (``search_fraction`` of the iterations): every step samples
+    ``z = gumbel_softmax(Theta, tau)`` per task and minimises
+    ``sum_n sum_k z[n, k] * L(head[k][n])`` (combined over tasks by the trial's task
+    weighting, equal by default) plus ``entropy_weight`` times the mean row entropy of
+    ``softmax(Theta)``. The network trains at ``lr`` and ``Theta`` at
+    ``logits_lr_scale * lr``, each phase with the trial's step schedule. Evaluations
+    during the search use each task's argmax branch. Then the grouped model is extracted
+    and fine-tuned (dense) for the remaining iterations.
+    """
+
+    def __init__(
+        self,
+        setup: TrialSetup,
+        params: DMTGParams,
+        on_evaluation: Callable[[Evaluation], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> None:
+        super().__init__(setup, on_evaluation=on_evaluation, on_step=on_step)
+        self.params = params
+        self.history: list[dict[str, Any]] = []
+
+    def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        config = self.setup.config
+        extra = self.setup.weighting.parameters()
+        if extra:
+            groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
+        if config.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=config.lr)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+
+    def _scheduler(
+        self, optimizer: torch.optim.Optimizer, iterations: int
+    ) -> torch.optim.lr_scheduler.StepLR:
+        config = self.setup.config
+        step_size = max(1, round(config.lr_step_fraction * iterations))
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
+
+    def _step(
+        self,
+        iteration: int,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.StepLR,
+    ) -> None:
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrialDiverged(f"training loss became {value} at iteration {iteration}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if self.on_step is not None:
+            self.on_step(iteration + 1, value)
+        done = iteration + 1
+        if done % self.setup.config.eval_every == 0 and done < self.setup.config.iterations:
+            self._evaluate(done, self.setup.model, {})
+
+    def _search(self, model: DMTGSearchModel, iterations: int) -> None:
+        setup, params = self.setup, self.params
+        config = setup.config
+        names = list(model.tasks)
+        optimizer = self._optimizer(
+            [
+                {
+                    "params": model.network_parameters(),
+                    "lr": config.lr,
+                    "weight_decay": config.weight_decay,
+                },
+                {
+                    "params": [model.logits],
+                    "lr": config.lr * params.logits_lr_scale,
+                    "weight_decay": 0.0,
+                },
+            ]
+        )
+        scheduler = self._scheduler(optimizer, iterations)
+        warmup = round(params.warmup_fraction * iterations)
+        for iteration in range(iterations):
+            batch = self._draw_batch()
+            tau = temperature_at(
+                iteration, iterations, params.tau, params.tau_schedule, params.tau_final
+            )
+            z = gumbel_softmax(model.logits, tau, generator=setup.generator)
+            if iteration < warmup:
+                z = z.detach()
+            with self._autocast():
+                outputs = model.forward_all(
+                    batch["image"], z if params.decoupled_heads else None
+                )
+                losses = torch.stack(
+                    [
+                        torch.stack([setup.tasks[n].loss(out[n], batch[n]) for out in outputs])
+                        for n in names
+                    ]
+                ).float()
+            if params.decoupled_heads:
+                # value: the joint loss; gradients: every head its full loss, branch k the
+                # z-scaled share (forward_all), Theta sum_k dz/dTheta * L[n, k]
+                per_task = losses.sum(dim=1) - losses.detach().sum(dim=1)
+                per_task = per_task + joint_loss(losses.detach(), z)
+            else:
+                per_task = joint_loss(losses, z)
+            loss = setup.weighting.combine(dict(zip(names, per_task, strict=True)), iteration)
+            if params.entropy_weight:
+                loss = loss + params.entropy_weight * row_entropy(model.logits)
+            self._step(iteration, loss, optimizer, scheduler)
+            done = iteration + 1
+            if done % config.eval_every == 0 or done == iterations:
+                self.history.append({"iteration": done, "probabilities": _probabilities(model)})
+
+    def _fine_tune(self, model: GroupedMultiTaskModel, start: int) -> None:
+        setup = self.setup
+        config = setup.config
+        optimizer = self._optimizer(
+            [
+                {
+                    "params": list(model.parameters()),
+                    "lr": config.lr,
+                    "weight_decay": config.weight_decay,
+                }
+            ]
+        )
+        scheduler = self._scheduler(optimizer, config.iterations - start)
+        for iteration in range(start, config.iterations):
+            batch = self._draw_batch()
+            with self._autocast():
+                outputs = model(batch["image"])
+                losses = {n: task.loss(outputs[n], batch[n]) for n, task in setup.tasks.items()}
+            loss = setup.weighting.combine(losses, iteration)
+            self._step(iteration, loss, optimizer, scheduler)
+
+    def train(self, started: float | None = None) -> TrialResult:
+        """Search, extract, fine-tune; the result carries ``grouping``."""
+        setup, params = self.setup, self.params
+        config = setup.config
+        self._start = time.perf_counter() if started is None else started
+        self._fix_budget()  # FLOPs of the argmax path; a FLOP or time budget -> iterations
+        config = setup.config
+        search_iterations = max(1, round(params.search_fraction * config.iterations))
+        search_model = setup.model
+        assert isinstance(search_model, DMTGSearchModel)
+        search_model.train()
+        setup.weighting.attach(tuple(setup.tasks), config.iterations)
+        self._search(search_model, search_iterations)
+        grouped = extract_grouped_model(search_model)
+        setup.model = grouped  # type: ignore[assignment]
+        grouped.train()
+        self._fine_tune(grouped, search_iterations)
+        final = self._evaluate(config.iterations, grouped, {})
+        result = self._result(final)
+        result.grouping = {
+            **grouped.grouping(),
+            "num_groups": search_model.num_groups,
+            "probabilities": _probabilities(search_model),
+            "history": self.history,
+        }
+        return result
+
+
+@ARCHITECTURE_SEARCHES.register("dmtg")
+class DMTGSearch(ArchitectureSearch):
+    """DMTG (Gao et al., "DMTG: One-Shot Differentiable Multi-Task Grouping", ICML 2024):
+    one-shot differentiable task grouping, then fine-tuning of the grouped model.
+
+    ``method_params`` are the fields of :class:`DMTGParams`; the result's ``grouping``
+    holds ``tasks``, ``num_groups`` (K searched), ``shared_stages``, ``assignment``
+    (task -> argmax branch), ``probabilities`` (``softmax(Theta)`` at the end, N x K) and
+    ``history`` (the probabilities at every ``eval_every`` step of the search and at its
+    end). Sparsity is 0: the grouped model is dense.
+    """
+
+    Params: ClassVar[type[BaseModel]] = DMTGParams
+
+    def validate(self, config: TrialConfig, searched: tuple[str, ...] = ()) -> None:
+        params = parse_dmtg_params(config.method_params)
+        if config.grouping is not None:
+            validate_grouping(config)
+        if "num_groups" not in searched:
+            check_num_groups(params.num_groups, dataset_tasks(config))
+        if "shared_stages" not in searched:
+            check_shared_stages(params.shared_stages, backbone_stages(config), config.model)
+
+    def run(
+        self,
+        config: TrialConfig,
+        on_evaluation: Callable[[Evaluation], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+        started: float | None = None,
+    ) -> TrialResult:
+        started = time.perf_counter() if started is None else started
+        params = parse_dmtg_params(config.method_params)
+        validate_grouping(config)
+        setup = build_setup(config.model_copy(update={"method": "dense", "method_params": {}}))
+        setup.config = config
+        channels = {name: task.out_channels for name, task in setup.tasks.items()}
+        setup.model = build_search_model(  # type: ignore[assignment]
+            config.model,
+            config.head,
+            channels,
+            params.num_groups,
+            params.shared_stages,
+            config.model_options,
+            config.head_options,
+        ).to(setup.device)
+        trainer = DMTGTrainer(setup, params, on_evaluation=on_evaluation, on_step=on_step)
+        return trainer.train(started=started)
