@@ -72,7 +72,9 @@ def _run(config: StudyConfig, store: ResultStore, url: str, verbose: bool, *, re
     else:
         runner.create()
     console.print(f"study [bold]{config.name}[/] -> {config.redacted_storage_url()}")
-    with study_progress() as progress:
+    from study._faults import stop_on_store_failure
+
+    with stop_on_store_failure(config.name, url), study_progress() as progress:
         runner.run(progress)
     print_status(url, config.name)
     report_command(config.name, url, Path(str(config.study_dir)) / "report")
@@ -220,15 +222,20 @@ def replay_command(study: str, trial_id: int, db: str | None) -> dict[str, Any]:
     store = open_store(db or default_storage_url(study), must_exist=db is None)
     try:
         trials = {t.id: t for t in store.trials_of(study)}
+        if trial_id not in trials:
+            raise UserInputError(
+                f"study {study!r} has no trial {trial_id}; its trials are "
+                f"{', '.join(map(str, sorted(trials))) or 'none'}"
+            )
+        stored = trials[trial_id]
+        config = dict(stored.config)
+        if config.get("reference") is None and not stored.is_reference:
+            # Trials that started beside their reference read it while running.
+            reference = store.reference_trial(study, stored.seed)
+            config["reference"] = reference.metrics if reference is not None else None
     finally:
         store.close()
-    if trial_id not in trials:
-        raise UserInputError(
-            f"study {study!r} has no trial {trial_id}; its trials are "
-            f"{', '.join(map(str, sorted(trials))) or 'none'}"
-        )
-    stored = trials[trial_id]
-    result = run_trial_command(dict(stored.config), None)
+    result = run_trial_command(config, None)
     same = result.metrics == stored.metrics
     verdict = (
         "[green]identical to the stored metrics[/]"

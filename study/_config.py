@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from search_spaces import SEARCH_SPACES, SearchSpace, SearchSpaceError
+from search_spaces import METHOD_OBJECTIVES, SEARCH_SPACES, SearchSpace, SearchSpaceError
 from study.store._url import redact_url
 from trials.errors import ParetuneError
 from trials.registry import unknown_name_message
@@ -33,6 +33,12 @@ Number = Annotated[float, Strict()]
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 """Optuna samplers a study can use (``tpe`` is multi-objective TPE)."""
+
+SCHEDULER_NAMES = ("fifo", "mo-asha")
+"""Trial schedulers (``study._scheduler.SCHEDULERS``); ``fifo`` stops no trial early."""
+
+SCHEDULED_OBJECTIVES = ("delta_t", "sparsity")
+"""Objectives every evaluation reports (besides ``metric:<task>:<name>``): what mo-asha ranks."""
 
 OBJECTIVE_COLUMNS = ("delta_t", "sparsity", "parameters", "flops", "wall_time_s", "device_s")
 """Trial columns usable as objectives, besides ``metric:<task>:<name>`` and ``delta:<task>``."""
@@ -57,6 +63,8 @@ _STUDY_OWNED = {
     "method": "methods[].name",
     "method_params": "methods[].params",
     "iterations": "budget.iterations",
+    "max_flops": "budget.flops",
+    "max_seconds": "budget.seconds",
     "batch_size": "budget.batch_size",
     "seed": "budget.seeds",
     "eval_every": "budget.eval_every",
@@ -64,6 +72,21 @@ _STUDY_OWNED = {
 }
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _OBJECTIVE_PATTERN = re.compile(r"^(metric:[^:\s]+:[^:\s]+|delta:[^:\s]+)$")
+
+
+def check_objectives(objectives: list[tuple[str, Direction]]) -> list[tuple[str, Direction]]:
+    """Objectives must be known trial columns (or metric/delta patterns), each once."""
+    names = [name for name, _ in objectives]
+    for name in names:
+        if name not in OBJECTIVE_COLUMNS and not _OBJECTIVE_PATTERN.match(name):
+            raise ValueError(
+                unknown_name_message("objective", name, list(OBJECTIVE_COLUMNS))
+                + "; or metric:<task>:<metric>, delta:<task>"
+            )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"objective {repeated[0]!r} is listed twice")
+    return objectives
 
 
 class ConfigError(ParetuneError):
@@ -107,6 +130,26 @@ class ModelSpec(_Spec):
     head_options: dict[str, Any] = Field(default_factory=dict)
 
 
+GROUPED_SUFFIX = "@grouped"
+"""Appended to a method's name when it prunes a grouped architecture (``magnitude@grouped``)."""
+
+
+class GroupingSource(_Spec):
+    """Where a group-then-prune method takes its grouped architecture from.
+
+    Attributes:
+        trial: a trial id (as ``paretune status``/``export`` show them) or ``best``: the
+            finished trial of ``method`` with the highest Delta_T (fewest parameters on ties).
+        study: the study holding that trial (default: this study, whose ``method`` trials
+            then run first).
+        method: the architecture search method (``dmtg``).
+    """
+
+    trial: StrictInt | Literal["best"] = "best"
+    study: str | None = None
+    method: str = "dmtg"
+
+
 class MethodSpec(_Spec):
     """One method compared in the study.
 
@@ -117,12 +160,23 @@ class MethodSpec(_Spec):
             ``[low, high]`` list or a mapping changes its range or choices.
         params: further fixed method parameters that are not in the search space.
         trials: trials for this method (default: ``budget.trials_per_method``).
+        objectives: what this method's search optimizes (default: the method's own, see
+            :data:`search_spaces.METHOD_OBJECTIVES`, else the study's ``objectives``).
+        grouping: prune a grouped architecture found by an architecture search instead of
+            the study's model; the method's results are named ``<name>@grouped``.
     """
 
     name: str
     search_space: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     trials: StrictInt | None = Field(default=None, gt=0)
+    objectives: list[tuple[str, Direction]] | None = Field(default=None, min_length=1)
+    grouping: GroupingSource | None = None
+
+    @property
+    def run_name(self) -> str:
+        """The name this method's results are stored under."""
+        return self.name + GROUPED_SUFFIX if self.grouping is not None else self.name
 
     @field_validator("name")
     @classmethod
@@ -162,13 +216,41 @@ class MethodSpec(_Spec):
 
 
 class BudgetSpec(_Spec):
-    """The budget every method shares."""
+    """The budget every method shares.
+
+    ``unit`` says what bounds one trial: ``iterations`` (the default), ``flops`` (training
+    FLOPs, converted to iterations by each trial before training) or ``seconds`` (wall
+    time: iterations fixed from a short warm-up, and training stops when time is up).
+    """
 
     trials_per_method: StrictInt = Field(default=8, gt=0)
     iterations: StrictInt = Field(default=300, gt=0)
     seeds: list[StrictInt] = Field(default_factory=lambda: [0], min_length=1)
     batch_size: StrictInt = Field(default=16, gt=0)
     eval_every: StrictInt | None = Field(default=None, gt=0)
+    unit: Literal["iterations", "flops", "seconds"] = "iterations"
+    flops: Number | None = Field(default=None, gt=0, validate_default=True)
+    seconds: Number | None = Field(default=None, gt=0, validate_default=True)
+
+    @field_validator("flops", "seconds")
+    @classmethod
+    def _matches_unit(cls, value: float | None, info: ValidationInfo) -> float | None:
+        unit = info.data.get("unit")
+        if unit == info.field_name and value is None:
+            raise ValueError(f"is required when budget.unit is {unit!r}")
+        if unit is not None and unit != info.field_name and value is not None:
+            raise ValueError(
+                f"is set but budget.unit is {unit!r} (set unit: {info.field_name} to use it)"
+            )
+        return value
+
+    def trial_limit(self) -> dict[str, float]:
+        """The ``TrialConfig`` budget field of a FLOPs or seconds budget (empty otherwise)."""
+        if self.unit == "flops":
+            return {"max_flops": float(self.flops or 0)}
+        if self.unit == "seconds":
+            return {"max_seconds": float(self.seconds or 0)}
+        return {}
 
     @field_validator("seeds")
     @classmethod
@@ -203,6 +285,27 @@ class SamplerSpec(_Spec):
         return name
 
 
+class SchedulerSpec(_Spec):
+    """Early stopping of trials: ``fifo`` (none) or ``mo-asha`` (multi-objective ASHA).
+
+    Attributes:
+        name: a scheduler of :data:`SCHEDULER_NAMES`.
+        grace_period: iterations before the first rung (mo-asha; < ``budget.iterations``).
+        eta: reduction factor: about one trial in ``eta`` passes each rung (mo-asha).
+    """
+
+    name: str = "fifo"
+    grace_period: StrictInt = Field(default=80, gt=0)
+    eta: StrictInt = Field(default=3, ge=2)
+
+    @field_validator("name")
+    @classmethod
+    def _known_scheduler(cls, name: str) -> str:
+        if name not in SCHEDULER_NAMES:
+            raise ValueError(unknown_name_message("scheduler", name, list(SCHEDULER_NAMES)))
+        return name
+
+
 class ReferenceSpec(_Spec):
     """The dense reference trial that Delta_T is measured against."""
 
@@ -225,6 +328,7 @@ class StudyConfig(_Spec):
     trainer: dict[str, Any] = Field(default_factory=dict)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     storage: str | None = None
     study_dir: str | None = None
     ray_address: str | None = None
@@ -257,10 +361,30 @@ class StudyConfig(_Spec):
     @field_validator("methods")
     @classmethod
     def _unique_methods(cls, methods: list[MethodSpec]) -> list[MethodSpec]:
-        names = [m.name for m in methods]
+        names = [m.run_name for m in methods]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"method {repeated[0]!r} is listed twice")
+        for index, spec in enumerate(methods):
+            if spec.objectives is not None:
+                check_objectives(spec.objectives)
+            source = spec.grouping
+            if source is None:
+                continue
+            where = f"methods[{index}].grouping"
+            if source.method not in METHOD_OBJECTIVES:
+                searches = list(METHOD_OBJECTIVES)
+                message = unknown_name_message("method", source.method, searches)
+                raise ValueError(f"{where}: {message}")
+            if spec.name in METHOD_OBJECTIVES:
+                raise ValueError(
+                    f"{where}: {spec.name!r} searches architectures; it cannot prune one"
+                )
+            if source.study is None and source.trial == "best" and source.method not in names:
+                raise ValueError(
+                    f"{where}: the study runs no {source.method!r} method to take the best "
+                    f"grouping from; add it to methods, or name a study or a trial"
+                )
         return methods
 
     @field_validator("trainer")
@@ -307,17 +431,31 @@ class StudyConfig(_Spec):
     def _known_objectives(
         cls, objectives: list[tuple[str, Direction]]
     ) -> list[tuple[str, Direction]]:
-        names = [name for name, _ in objectives]
-        for name in names:
-            if name not in OBJECTIVE_COLUMNS and not _OBJECTIVE_PATTERN.match(name):
+        return check_objectives(objectives)
+
+    @model_validator(mode="after")
+    def _scheduler_fits_budget(self) -> StudyConfig:
+        spec, budget = self.scheduler, self.budget
+        if spec.name != "mo-asha":
+            return self
+        if budget.unit != "iterations":
+            raise ValueError(
+                f"scheduler.name: mo-asha needs budget.unit 'iterations', its rungs are "
+                f"iterations (got {budget.unit!r})"
+            )
+        if spec.grace_period >= budget.iterations:
+            raise ValueError(
+                f"scheduler.grace_period: must be < budget.iterations ({budget.iterations}) "
+                f"(got {spec.grace_period})"
+            )
+        for name, _ in self.objectives:
+            if name not in SCHEDULED_OBJECTIVES and not name.startswith("metric:"):
                 raise ValueError(
-                    unknown_name_message("objective", name, list(OBJECTIVE_COLUMNS))
-                    + "; or metric:<task>:<metric>, delta:<task>"
+                    f"scheduler.name: mo-asha ranks objectives reported at every evaluation "
+                    f"({', '.join(SCHEDULED_OBJECTIVES)}, metric:<task>:<metric>); "
+                    f"objective {name!r} is known only when a trial ends"
                 )
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"objective {repeated[0]!r} is listed twice")
-        return objectives
+        return self
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> StudyConfig:
@@ -337,11 +475,20 @@ class StudyConfig(_Spec):
         return redact_url(self.storage_url())
 
     def method(self, name: str) -> MethodSpec:
-        """The spec of method ``name``."""
+        """The spec of method ``name`` (a run name such as ``magnitude@grouped``)."""
         for spec in self.methods:
-            if spec.name == name:
+            if spec.run_name == name:
                 return spec
-        raise ConfigError(unknown_name_message("method", name, [m.name for m in self.methods]))
+        choices = [m.run_name for m in self.methods]
+        raise ConfigError(unknown_name_message("method", name, choices))
+
+    def objectives_for(self, name: str) -> list[tuple[str, Direction]]:
+        """What the search of method ``name`` optimizes."""
+        spec = self.method(name)
+        if spec.objectives is not None:
+            return list(spec.objectives)
+        own = METHOD_OBJECTIVES.get(spec.name)
+        return [tuple(o) for o in own] if own else list(self.objectives)  # type: ignore[misc]
 
     def trials_for(self, method: str) -> int:
         """How many trials ``method`` gets."""
@@ -357,10 +504,11 @@ class StudyConfig(_Spec):
         """
         from trials._config import TrialConfig
 
-        if method == "dense" and method not in {m.name for m in self.methods}:
+        if method == "dense" and method not in {m.run_name for m in self.methods}:
             merged: dict[str, Any] = dict(params)
         else:
             spec = self.method(method)
+            method = spec.name
             merged = {**spec.params, **spec.space().defaults(), **params}
         trainer = {k: v for k, v in merged.items() if k in TrialConfig.model_fields}
         return {
@@ -380,6 +528,7 @@ class StudyConfig(_Spec):
             "eval_every": self.budget.eval_every or 0,
             "seed": seed,
             "threads": max(1, int(self.resources.cpus_per_trial)),
+            **self.budget.trial_limit(),
             **self._gpu_share(),
             **trainer,
         }

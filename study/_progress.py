@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from study._console import console
+from study._recorder import route_of
 from study._trainable import ERROR_KEY, FINAL_KEY
 
 if TYPE_CHECKING:
@@ -30,55 +31,76 @@ def study_progress() -> Progress:
 
 
 class ProgressView(Callback):
-    """Updates one progress bar from Tune's trial events."""
+    """Updates one progress bar per method run from Tune's trial events.
 
-    def __init__(self, progress: Progress, description: str, total: int, done: int = 0) -> None:
+    ``bars`` maps ``(method, seed)`` to ``(description, total, done)``.
+    """
+
+    def __init__(
+        self, progress: Progress, bars: dict[tuple[str, int], tuple[str, int, int]]
+    ) -> None:
         self.progress = progress
-        self.bar = progress.add_task(
-            description, total=total, completed=done, running=0, failed=0, best="–"
-        )
-        self.running: set[str] = set()
-        self.best: float | None = None
+        self.bars = {
+            key: progress.add_task(
+                description, total=total, completed=done, running=0, failed=0, best="–"
+            )
+            for key, (description, total, done) in bars.items()
+        }
+        self.running: dict[tuple[str, int], set[str]] = {key: set() for key in bars}
+        self.failed = dict.fromkeys(bars, 0)
+        self.best: dict[tuple[str, int], float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its run config; the live display stays in this process."""
         return {**self.__dict__, "progress": None}
 
-    def _refresh(self, **changes: Any) -> None:
-        best = "–" if self.best is None else f"{self.best:+.2f}%"
-        self.progress.update(self.bar, running=len(self.running), best=best, **changes)
+    @staticmethod
+    def _key(trial: Trial) -> tuple[str, int]:
+        method, seed, _ = route_of(trial.config)
+        return method, seed
+
+    def _refresh(self, key: tuple[str, int]) -> None:
+        best = self.best.get(key)
+        self.progress.update(
+            self.bars[key],
+            running=len(self.running[key]),
+            failed=self.failed[key],
+            best="–" if best is None else f"{best:+.2f}%",
+        )
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self.running.add(trial.trial_id)
-        self._refresh()
+        key = self._key(trial)
+        if key in self.bars:
+            self.running[key].add(trial.trial_id)
+            self._refresh(key)
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
+        key = self._key(trial)
         if FINAL_KEY in result:
             final = result[FINAL_KEY]
             delta = final.get("delta_t")
             if delta is not None and final["sparsity"]["overall"] >= 0.9:
-                self.best = delta if self.best is None else max(self.best, delta)
-            self._finish(trial, failed=False)
+                self.best[key] = max(delta, self.best.get(key, delta))
+            self._finish(key, trial, failed=False)
         elif ERROR_KEY in result:
             self.progress.console.print(
                 f"  [red]trial failed:[/] {escape(result[ERROR_KEY])}", markup=True, highlight=False
             )
-            self._finish(trial, failed=True)
+            self._finish(key, trial, failed=True)
 
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._finish(trial, failed=True)
+        self._finish(self._key(trial), trial, failed=True)
 
-    def _finish(self, trial: Trial, failed: bool) -> None:
-        if trial.trial_id not in self.running:
+    def _finish(self, key: tuple[str, int], trial: Trial, failed: bool) -> None:
+        if key not in self.bars or trial.trial_id not in self.running[key]:
             return
-        self.running.discard(trial.trial_id)
-        task = self.progress.tasks[self.bar]
-        failed_count = int(task.fields["failed"]) + int(failed)
-        self.progress.advance(self.bar)
-        self._refresh(failed=failed_count)
+        self.running[key].discard(trial.trial_id)
+        self.failed[key] += int(failed)
+        self.progress.advance(self.bars[key])
+        self._refresh(key)

@@ -1,4 +1,4 @@
-"""Runs a study: the dense reference first, then one Ray Tune run per method and seed."""
+"""Runs a study: dense references and every method's searches in one Ray Tune run."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from study._trainable import FIXED_KEY
+from study._board import REFERENCE_FAILED
+from study._trainable import run_tune_trial
 
 if TYPE_CHECKING:
     import optuna
     from rich.progress import Progress
 
     from search_spaces import SearchSpace
-    from study._config import StudyConfig
+    from study._config import GroupingSource, StudyConfig
+    from study._router import Route
     from study.store import BaseResultStore
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,11 @@ logger = logging.getLogger(__name__)
 REFERENCE_METHOD = "dense"
 INTERRUPTED = "interrupted: the study driver stopped before this trial finished"
 OBJECTIVE_MODES = {"maximize": "max", "minimize": "min"}
+
+
+def is_final_failure(error: str | None) -> bool:
+    """A FAILED trial that counts as done: it failed itself, not its driver or reference."""
+    return error is not None and error != INTERRUPTED and REFERENCE_FAILED not in error
 
 
 def package_versions() -> dict[str, str | None]:
@@ -42,12 +49,17 @@ def package_versions() -> dict[str, str | None]:
 
 @dataclass(frozen=True)
 class MethodPlan:
-    """One method run: a method with its search space, for one seed."""
+    """One method run: a method with its search space, for one seed.
+
+    ``method`` is the run's name (``magnitude@grouped`` when ``grouping`` says which
+    grouped architecture the method prunes).
+    """
 
     method: str
     seed: int
     space: SearchSpace
     trials: int
+    grouping: GroupingSource | None = None
 
     @property
     def label(self) -> str:
@@ -61,7 +73,9 @@ def plan_methods(config: StudyConfig) -> list[MethodPlan]:
         for spec in config.methods:
             if spec.name == REFERENCE_METHOD:
                 continue
-            plans.append(MethodPlan(spec.name, seed, spec.space(), config.trials_for(spec.name)))
+            name = spec.run_name
+            trials = config.trials_for(name)
+            plans.append(MethodPlan(name, seed, spec.space(), trials, spec.grouping))
     return plans
 
 
@@ -138,60 +152,94 @@ class StudyRunner:
 
     # -- running -----------------------------------------------------------------------
     def run(self, progress: Progress) -> None:
-        """Runs whatever the study still lacks: references, then every method run."""
+        """Runs whatever the study still lacks, every method and seed in one Tune run.
+
+        The dense references are suggested first and train beside the searched trials,
+        which read a reference's metrics from the board once it has finished (Delta_T).
+        Methods that prune a grouped architecture of this study's own architecture search
+        run in a second Tune run, once that search has finished.
+        """
+        from study._board import create_board
         from study._ray import start_ray
 
-        self.store.set_study_status(self.config.name, "RUNNING")
+        name = self.config.name
+        plans = plan_methods(self.config)
+        self._check_grouping_sources(plans)
+        self.store.set_study_status(name, "RUNNING")
         with working_directory(self.study_dir):
             start_ray(self.config.ray_address, verbose=self.verbose, env=self._worker_env())
-            references = {
-                seed: self._reference(seed, progress) for seed in self.config.budget.seeds
-            }
-            for plan in plan_methods(self.config):
-                self._method_run(plan, references[plan.seed], progress)
-        self.store.set_study_status(self.config.name, "COMPLETE")
+            board, board_name = create_board()
+            references = self._reference_plans()
+            runs = {(REFERENCE_METHOD, seed): run_id for seed, run_id in references.items()}
+            bars: dict[tuple[str, int], tuple[str, int, int]] = {}
+            routes = []
+            for seed in references:
+                existing = self.store.reference_trial(name, seed)
+                if existing is not None:
+                    board.post.remote(seed, existing.metrics)
+                else:
+                    routes.append(self._reference_route(seed))
+                    bars[(REFERENCE_METHOD, seed)] = (f"{REFERENCE_METHOD} (seed {seed})", 1, 0)
+            board_name = board_name if references else ""
+            for stage in (False, True):  # first the study's own model, then grouped ones
+                for plan in plans:
+                    if (plan.grouping is not None) != stage:
+                        continue
+                    run_id, route, done = self._method_route(plan, board_name)
+                    runs[(plan.method, plan.seed)] = run_id
+                    bars[(plan.method, plan.seed)] = (plan.label, plan.trials, done)
+                    if route.remaining > 0:
+                        routes.append(route)
+                if routes:
+                    self._tune(routes, runs, bars, board, progress)
+                routes, bars = [], {}
+            failed_seeds = self._finish_runs(references, plans, runs)
+        if failed_seeds:
+            seeds = ", ".join(map(str, failed_seeds))
+            raise RuntimeError(
+                f"the dense reference trial failed for seed {seeds}; see 'paretune status {name}'"
+            )
+        self.store.set_study_status(name, "COMPLETE")
+
+    def _check_grouping_sources(self, plans: list[MethodPlan]) -> None:
+        """Fails early on a grouping source that cannot exist by the time it is needed."""
+        from study._grouping import source_trial
+
+        for plan in plans:
+            source = plan.grouping
+            if source is None or (source.study is None and source.trial == "best"):
+                continue  # this study's own search: resolved once it has run
+            source_trial(self.store, self.config.name, source, plan.seed)
 
     def _worker_env(self) -> dict[str, str]:
         keep = ("PARETUNE_CACHE", "CUBLAS_WORKSPACE_CONFIG")
         return {name: os.environ[name] for name in keep if name in os.environ}
 
-    def _reference(self, seed: int, progress: Progress) -> dict[str, dict[str, float]] | None:
-        """Metrics of the dense reference for ``seed``, training it first if needed."""
+    def _reference_plans(self) -> dict[int, int]:
+        """Seed -> method run id of its dense reference (none when disabled)."""
         if not self.config.reference.enabled:
-            return None
-        name = self.config.name
-        run_id = self.store.start_method_run(name, REFERENCE_METHOD, seed)
-        existing = self.store.reference_trial(name, seed)
-        if existing is None:
-            fields = self.config.trial_config(REFERENCE_METHOD, {}, seed)
-            self._tune(
-                run_id,
-                fields,
-                None,
-                1,
-                f"{REFERENCE_METHOD} (seed {seed})",
-                progress,
-                is_reference=True,
-                done=0,
-            )
-            existing = self.store.reference_trial(name, seed)
-        self.store.finish_method_run(run_id, "COMPLETE" if existing else "FAILED")
-        if existing is None:
-            raise RuntimeError(
-                f"the dense reference trial for seed {seed} failed; see 'paretune status {name}'"
-            )
-        return existing.metrics
+            return {}
+        return {
+            seed: self.store.start_method_run(self.config.name, REFERENCE_METHOD, seed)
+            for seed in self.config.budget.seeds
+        }
+
+    def _reference_route(self, seed: int) -> Route:
+        from study._router import Route
+
+        fields = self.config.trial_config(REFERENCE_METHOD, {}, seed)
+        return Route(REFERENCE_METHOD, seed, fields, remaining=1)
 
     def _finished_count(self, plan: MethodPlan) -> int:
         trials = self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed)
         return sum(
-            t.status == "COMPLETE" or (t.status == "FAILED" and t.error != INTERRUPTED)
+            t.status == "COMPLETE" or (t.status == "FAILED" and is_final_failure(t.error))
             for t in trials
         )
 
-    def _method_run(
-        self, plan: MethodPlan, reference: dict[str, Any] | None, progress: Progress
-    ) -> None:
+    def _method_route(self, plan: MethodPlan, board: str) -> tuple[int, Route, int]:
+        """The method run's id, its route (trials still to run) and its finished count."""
+        from study._router import Route
         from study._search import StudySearch, build_sampler
 
         name = optuna_study_name(self.config.name, plan.method, plan.seed)
@@ -203,79 +251,99 @@ class StudyRunner:
             optuna_study_name=name,
         )
         done = self._finished_count(plan)
-        remaining = plan.trials - done
-        if remaining > 0:
-            sampler_spec = self.config.sampler
-            objectives = self.config.objectives
-            search = StudySearch(
-                space=plan.space.to_optuna(),
-                metric=[objective for objective, _ in objectives],
-                mode=[OBJECTIVE_MODES[direction] for _, direction in objectives],
-                sampler=build_sampler(
-                    sampler_spec.name, sampler_spec.seed + plan.seed, sampler_spec.options
-                ),
-                study_name=name,
-                storage=self._optuna(),
-            )
-            fields = self.config.trial_config(plan.method, {}, plan.seed)
-            fields["reference"] = reference
-            self._tune(
-                run_id,
-                fields,
-                search,
-                remaining,
-                plan.label,
-                progress,
-                done=done,
-                total=plan.trials,
-            )
-        complete = self._finished_count(plan) >= plan.trials
-        self.store.finish_method_run(run_id, "COMPLETE" if complete else "FAILED")
+        sampler = self.config.sampler
+        objectives = self.config.objectives_for(plan.method)
+        search = StudySearch(
+            space=plan.space.to_optuna(),
+            metric=[objective for objective, _ in objectives],
+            mode=[OBJECTIVE_MODES[direction] for _, direction in objectives],
+            sampler=build_sampler(sampler.name, sampler.seed + plan.seed, sampler.options),
+            study_name=name,
+            storage=self._optuna(),
+        )
+        fields = self.config.trial_config(plan.method, {}, plan.seed)
+        if plan.grouping is not None and plan.trials > done:
+            from study._grouping import grouping_fields, source_trial
+
+            source = source_trial(self.store, self.config.name, plan.grouping, plan.seed)
+            fields["grouping"] = grouping_fields(source)
+        existing = self.store.reference_trial(self.config.name, plan.seed)
+        fields["reference"] = existing.metrics if existing is not None else None
+        route = Route(plan.method, plan.seed, fields, plan.trials - done, search, board)
+        return run_id, route, done
+
+    def _finish_runs(
+        self, references: dict[int, int], plans: list[MethodPlan], runs: dict[Any, int]
+    ) -> list[int]:
+        """Closes every method run; returns the seeds whose reference failed."""
+        failed = []
+        for seed, run_id in references.items():
+            ok = self.store.reference_trial(self.config.name, seed) is not None
+            self.store.finish_method_run(run_id, "COMPLETE" if ok else "FAILED")
+            if not ok:
+                failed.append(seed)
+        for plan in plans:
+            complete = self._finished_count(plan) >= plan.trials
+            status = "COMPLETE" if complete else "FAILED"
+            self.store.finish_method_run(runs[(plan.method, plan.seed)], status)
+        return failed
+
+    def _scheduler_for(self, method: str) -> Any:
+        """The early-stopping scheduler of one method run (None: no early stopping)."""
+        from study._scheduler import build_scheduler
+
+        objectives = [(n, OBJECTIVE_MODES[d]) for n, d in self.config.objectives_for(method)]
+        return build_scheduler(self.config.scheduler, objectives, self.config.budget.iterations)
 
     def _tune(
         self,
-        run_id: int,
-        fields: dict[str, Any],
-        search: Any,
-        samples: int,
-        label: str,
+        routes: list[Route],
+        runs: dict[tuple[str, int], int],
+        bars: dict[tuple[str, int], tuple[str, int, int]],
+        board: Any,
         progress: Progress,
-        *,
-        is_reference: bool = False,
-        done: int = 0,
-        total: int | None = None,
     ) -> None:
         from ray import tune
 
         from study._progress import ProgressView
         from study._recorder import StoreRecorder
-        from study._trainable import run_tune_trial
+        from study._router import RoutedScheduler, StudyRouter
 
         resources = self.config.resources
+        objectives = self.config.objectives
+        scheduler = RoutedScheduler(self._scheduler_for)
+        router = StudyRouter(
+            routes,
+            metric=[objective for objective, _ in objectives],
+            mode=[OBJECTIVE_MODES[direction] for _, direction in objectives],
+            stopped=scheduler.stopped_rung,
+        )
         recorder = StoreRecorder(
             self.store,
-            run_id,
-            search=search,
+            runs,
+            router=router,
             cpus=resources.cpus_per_trial,
             gpus=resources.gpus_per_trial,
             versions=self.versions,
-            is_reference=is_reference,
+            board=board,
+            scheduler=scheduler,
         )
-        view = ProgressView(progress, label, total or samples, done)
+        view = ProgressView(progress, bars)
         trainable = tune.with_resources(
             run_tune_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
         )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         tuner = tune.Tuner(
             trainable,
-            param_space={FIXED_KEY: fields},
+            param_space={},
             tune_config=tune.TuneConfig(
-                search_alg=search,
-                num_samples=samples,
+                search_alg=router,
+                scheduler=scheduler,
+                num_samples=sum(route.remaining for route in routes),
                 max_concurrent_trials=resources.max_concurrent,
             ),
             run_config=tune.RunConfig(
-                name=f"{label.split()[0]}-{stamp}",
+                name=f"{self.config.name}-{stamp}",
                 storage_path=str(self.study_dir / "ray"),
                 callbacks=[recorder, view],
                 failure_config=tune.FailureConfig(max_failures=resources.max_failures),

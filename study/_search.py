@@ -42,6 +42,13 @@ class StudySearch(OptunaSearch):
             result, error = None, True
         super().on_trial_complete(trial_id, result=result, error=error)
 
+    def on_trial_pruned(self, trial_id: str) -> None:
+        """Tells Optuna PRUNED for a trial an early-stopping scheduler stopped."""
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
     def optuna_number(self, trial_id: str) -> int | None:
         """The Optuna trial number behind a Tune trial id, once suggested."""
         trial = self._ot_trials.get(trial_id)

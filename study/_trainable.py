@@ -6,6 +6,10 @@ the searcher's suggestions sit beside it. Every evaluation is reported with
 :class:`~trials.TrialResult`. A trial that raises (or whose loss goes NaN) reports a final
 result with ``paretune_error`` instead of raising, because retrying a deterministic failure
 would only repeat it; Ray's own retries are kept for lost workers and nodes.
+
+Beside the searcher's suggestions, ``paretune_route`` says which method run a trial belongs
+to and where to read its seed's dense reference (:mod:`study._board`): Delta_T is computed
+here, against the reference, as soon as the reference is known.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 FIXED_KEY = "paretune"
+ROUTE_KEY = "paretune_route"
 FINAL_KEY = "paretune_final"
 ERROR_KEY = "paretune_error"
 PROGRESS_FILE = "progress.json"
@@ -38,7 +43,7 @@ def trial_fields(config: dict[str, Any]) -> dict[str, Any]:
     fixed = dict(config[FIXED_KEY])
     method_params = dict(fixed.get("method_params") or {})
     for name, value in config.items():
-        if name == FIXED_KEY:
+        if name in (FIXED_KEY, ROUTE_KEY):
             continue
         if name in TrialConfig.model_fields:
             fixed[name] = value
@@ -67,7 +72,10 @@ def _read_checkpoint() -> dict[str, Any] | None:
         return None
     try:
         with checkpoint.as_directory() as folder:
-            return json.loads(Path(folder, PROGRESS_FILE).read_text())
+            progress = json.loads(Path(folder, PROGRESS_FILE).read_text())
+        if not isinstance(progress, dict):
+            raise ValueError(f"{PROGRESS_FILE} holds a {type(progress).__name__}, not a mapping")
+        return progress
     except (OSError, ValueError) as error:
         logger.warning(
             "checkpoint of this trial is unreadable (%s); restarting from scratch", error
@@ -85,11 +93,37 @@ def _report(metrics: dict[str, Any], progress: dict[str, Any]) -> None:
 
 def _objective_values(result: dict[str, Any]) -> dict[str, float]:
     delta = result.get("delta_t")
-    return {
+    values = {
         "delta_t": 0.0 if delta is None else float(delta),
         "sparsity": float(result["sparsity"]["overall"]),
         "parameters": float(result.get("parameters", 0)),
     }
+    for name in ("flops", "wall_time_s"):
+        if result.get(name) is not None:
+            values[name] = float(result[name])
+    return values
+
+
+def _reference_reader(config: dict[str, Any]) -> Any:
+    """Where this trial reads its seed's reference (nothing for the reference itself)."""
+    from study._board import BoardReader
+
+    fixed = config[FIXED_KEY]
+    route = config.get(ROUTE_KEY) or {}
+    if route.get("reference"):
+        return BoardReader("", int(fixed.get("seed", 0)))
+    return BoardReader(route.get("board", ""), int(fixed.get("seed", 0)), fixed.get("reference"))
+
+
+def _score(record: dict[str, Any], reference: dict[str, Any] | None) -> None:
+    """Sets ``delta_t`` (and per task, for a final result) of ``record`` in place."""
+    from trials.metrics import delta_t
+
+    if reference is None:
+        return
+    record["delta_t"], per_task = delta_t(record["metrics"], reference)
+    if "delta_t_per_task" in record:
+        record["delta_t_per_task"] = per_task
 
 
 def run_tune_trial(config: dict[str, Any]) -> None:
@@ -106,23 +140,28 @@ def run_tune_trial(config: dict[str, Any]) -> None:
 
     from trials import TrialConfig, run_trial
 
+    reader = _reference_reader(config)
     evaluations: list[dict[str, Any]] = []
 
     def on_evaluation(evaluation: Any) -> None:
         record = evaluation.model_dump()
+        _score(record, reader.peek())
         evaluations.append(record)
         metrics = {
             "iteration": record["iteration"],
-            "delta_t": record["delta_t"] if record["delta_t"] is not None else 0.0,
             "sparsity": record["sparsity"],
             "evaluation": record,
             **where,
         }
+        if record["delta_t"] is not None:
+            metrics["delta_t"] = record["delta_t"]
         _report(metrics, {"evaluations": len(evaluations), "final": None})
 
     try:
-        trial_config = TrialConfig.model_validate(trial_fields(config))
+        trial_config = TrialConfig.model_validate({**trial_fields(config), "reference": None})
         result = run_trial(trial_config, on_evaluation=on_evaluation)
+        final = result.model_dump(exclude={"evaluations"})
+        _score(final, reader.wait())
     except Exception as error:
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
         logger.warning("trial failed: %s", text)
@@ -131,5 +170,4 @@ def run_tune_trial(config: dict[str, Any]) -> None:
             {"final": None, "error": text},
         )
         return
-    final = result.model_dump(exclude={"evaluations"})
     _report({**_objective_values(final), FINAL_KEY: final, **where}, {"final": final})

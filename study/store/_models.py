@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the tables below; a store refuses to open a database of another version."""
 
 
@@ -159,6 +159,7 @@ class TrialRow(Base):
     flops: Mapped[float | None] = mapped_column(Float)
     parameters: Mapped[int | None] = mapped_column(BigInteger)
     rung: Mapped[int | None] = mapped_column(Integer)
+    grouping: Mapped[dict[str, Any]] = mapped_column(default=_empty)
 
 
 class EvaluationRow(Base):

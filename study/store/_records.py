@@ -79,6 +79,7 @@ class TrialRecord:
     flops: float | None = None
     parameters: int | None = None
     rung: int | None = None
+    grouping: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ TRIAL_FIELDS: dict[str, str] = {
     "flops": _FLOAT,
     "parameters": _INT,
     "rung": _INT,
+    "grouping": _JSON,
 }
 
 #: Fields of one evaluation (those of ``trials.Evaluation``).
@@ -480,6 +481,7 @@ class ResultStore(BaseResultStore):
             "flops": None,
             "parameters": None,
             "rung": None,
+            "grouping": {},
         }
         row.update(fields)
         if row["started_at"] is None and row["status"] != TrialStatus.WAITING.value:
@@ -893,4 +895,5 @@ def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
         flops=row.flops,
         parameters=row.parameters,
         rung=row.rung,
+        grouping=row.grouping or {},
     )

@@ -90,7 +90,7 @@ def test_calibrated_defaults_and_log_scales():
     assert not adapmtl["threshold_init_heads"].log
     dmtg = get_search_space("dmtg").to_optuna()
     assert isinstance(dmtg["num_groups"], optuna.distributions.IntDistribution)
-    assert (dmtg["num_groups"].low, dmtg["num_groups"].high) == (1, 4)
+    assert (dmtg["num_groups"].low, dmtg["num_groups"].high) == (1, 3)
     assert dmtg["tau"].log and dmtg["lr"].log
     assert get_search_space("dmtg").defaults() == {
         "num_groups": 3,

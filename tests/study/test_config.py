@@ -63,8 +63,8 @@ def test_defaults(tmp_path: Path, monkeypatch):
         (with_(budget={"seeds": [0, 0]}), r"^budget\.seeds: seed 0 is listed twice$"),
         (
             with_(budget={"trails": 3}),
-            r"^unknown key 'trails' in budget; choose one of: batch_size, eval_every, iterations, "
-            r"seeds, trials_per_method",
+            r"^unknown key 'trails' in budget; choose one of: batch_size, eval_every, flops, "
+            r"iterations, seconds, seeds, trials_per_method, unit",
         ),
         (
             with_(methods=[{"name": "dense"}, {"name": "adapmt"}]),
@@ -128,6 +128,52 @@ def test_defaults(tmp_path: Path, monkeypatch):
         (
             with_(dataset={"root": "/no/such/folder"}),
             r"^dataset\.root: folder /no/such/folder does not exist$",
+        ),
+        (
+            with_(scheduler={"name": "asha"}),
+            r"^scheduler\.name: unknown scheduler 'asha'; choose one of: fifo, mo-asha "
+            r"\(did you mean 'mo-asha'\?\)$",
+        ),
+        (
+            with_(scheduler={"name": "mo-asha", "grace_period": 300}),
+            r"^scheduler\.grace_period: must be < budget\.iterations \(300\) \(got 300\)$",
+        ),
+        (
+            with_(scheduler={"name": "mo-asha", "eta": 1}),
+            r"^scheduler\.eta: must be >= 2 \(got 1\)$",
+        ),
+        (
+            with_(scheduler={"name": "mo-asha", "grace_period": 0}),
+            r"^scheduler\.grace_period: must be > 0 \(got 0\)$",
+        ),
+        (
+            with_(
+                scheduler={"name": "mo-asha"},
+                objectives=[["delta_t", "maximize"], ["parameters", "minimize"]],
+            ),
+            r"^scheduler\.name: mo-asha ranks objectives reported at every evaluation .*"
+            r"objective 'parameters' is known only when a trial ends$",
+        ),
+        (
+            with_(scheduler={"name": "mo-asha"}, budget={"unit": "flops", "flops": 1e12}),
+            r"^scheduler\.name: mo-asha needs budget\.unit 'iterations'.*\(got 'flops'\)$",
+        ),
+        (
+            with_(budget={"unit": "joules"}),
+            r"^budget\.unit: must be 'iterations', 'flops' or 'seconds' \(got 'joules'\)$",
+        ),
+        (
+            with_(budget={"unit": "flops"}),
+            r"^budget\.flops: is required when budget\.unit is 'flops'$",
+        ),
+        (
+            with_(budget={"seconds": 60}),
+            r"^budget\.seconds: is set but budget\.unit is 'iterations' "
+            r"\(set unit: seconds to use it\)$",
+        ),
+        (
+            with_(budget={"unit": "seconds", "seconds": 0}),
+            r"^budget\.seconds: must be > 0 \(got 0\)$",
         ),
     ],
 )
@@ -256,3 +302,36 @@ def test_fractional_gpus_cap_each_trials_memory_share():
         {"name": "g", "methods": [{"name": "adapmtl"}], "resources": {"gpus_per_trial": 1}}
     )
     assert "gpu_memory_fraction" not in whole.trial_config("adapmtl", {}, seed=0)
+
+
+def test_scheduler_defaults_to_no_early_stopping():
+    config = parse_config(BASE)
+    assert (config.scheduler.name, config.scheduler.grace_period, config.scheduler.eta) == (
+        "fifo",
+        80,
+        3,
+    )
+    chosen = parse_config(with_(scheduler={"name": "mo-asha", "grace_period": 40, "eta": 2}))
+    assert (chosen.scheduler.name, chosen.scheduler.grace_period) == ("mo-asha", 40)
+
+
+@pytest.mark.parametrize(
+    ("budget", "field", "value"),
+    [
+        ({"unit": "flops", "flops": 2.5e12}, "max_flops", 2.5e12),
+        ({"unit": "seconds", "seconds": 90}, "max_seconds", 90.0),
+    ],
+)
+def test_flops_and_seconds_budgets_reach_the_trial_config(budget, field, value):
+    from trials._config import TrialConfig
+
+    config = parse_config(with_(budget=budget))
+    fields = config.trial_config("adapmtl", {}, seed=0)
+    assert fields[field] == value
+    other = ({"max_flops", "max_seconds"} - {field}).pop()
+    assert other not in fields
+    trial = TrialConfig(**fields)
+    assert getattr(trial, field) == value
+    assert "max_flops" not in parse_config(BASE).trial_config("adapmtl", {}, seed=0)
+    with pytest.raises(ConfigError, match=r"^trainer: 'max_flops' is set by the study; use budget"):
+        parse_config(with_(trainer={"max_flops": 1e9}))

@@ -1,0 +1,186 @@
+"""One Ray Tune searcher for a whole study: it routes each trial to its method run.
+
+A study runs every method and seed in a single Tune run, so that no core idles while one
+method's last trial finishes and Ray starts once. Each method run keeps its own Optuna
+study (and sampler); the router asks them in turn, dense references first, and sends every
+result back to the searcher that suggested the trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+
+from study._recorder import route_of
+from study._trainable import ERROR_KEY, FIXED_KEY, ROUTE_KEY
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+
+@dataclass
+class Route:
+    """The trials one method run still needs.
+
+    Attributes:
+        method: the method's name (``dense`` for a reference).
+        seed: the run's seed.
+        fields: the fixed ``TrialConfig`` fields of its trials.
+        remaining: trials still to start.
+        search: the method's Optuna searcher (None for a reference: nothing to search).
+        board: the name of the reference board trials read.
+    """
+
+    method: str
+    seed: int
+    fields: dict[str, Any]
+    remaining: int
+    search: Any = None
+    board: str = ""
+    trial_ids: set[str] = field(default_factory=set)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.search is None
+
+
+class StudyRouter(Searcher):
+    """Suggests trials for several method runs; references first, then in turn."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        metric: list[str],
+        mode: list[str],
+        stopped: Callable[[str], int | None] | None = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.routes = sorted(routes, key=lambda r: not r.is_reference)
+        self.stopped = stopped
+        self.owner: dict[str, Route] = {}
+        self.failed_seeds: set[int] = set()
+        self._turn = 0
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        return True  # every method run brings its own space, metrics and modes
+
+    def _next_route(self) -> Route | None:
+        ready = [r for r in self.routes if r.remaining > 0 and r.seed not in self.failed_seeds]
+        references = [r for r in ready if r.is_reference]
+        if references:
+            return references[0]
+        if not ready:
+            return None
+        route = ready[self._turn % len(ready)]
+        self._turn += 1
+        return route
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        route = self._next_route()
+        if route is None:
+            return Searcher.FINISHED
+        params: dict[str, Any] = {}
+        if route.search is not None:
+            suggested = route.search.suggest(trial_id)
+            if not isinstance(suggested, dict):
+                return None
+            params = suggested
+        route.remaining -= 1
+        route.trial_ids.add(trial_id)
+        self.owner[trial_id] = route
+        where = {"method": route.method, "seed": route.seed, "board": route.board}
+        return {
+            FIXED_KEY: dict(route.fields),
+            ROUTE_KEY: {**where, "reference": route.is_reference},
+            **params,
+        }
+
+    def route_of(self, trial_id: str) -> Route | None:
+        """The method run a trial belongs to."""
+        return self.owner.get(trial_id)
+
+    def optuna_number(self, trial_id: str) -> int | None:
+        """The Optuna trial number behind a Tune trial id (None for references)."""
+        route = self.owner.get(trial_id)
+        if route is None or route.search is None:
+            return None
+        return route.search.optuna_number(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        route = self.owner.get(trial_id)
+        if route is not None and route.search is not None:
+            route.search.on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        route = self.owner.get(trial_id)
+        if route is None:
+            return
+        if route.search is not None:
+            if self.stopped is not None and self.stopped(trial_id) is not None:
+                route.search.on_trial_pruned(trial_id)
+            else:
+                route.search.on_trial_complete(trial_id, result=result, error=error)
+        elif error or result is None or ERROR_KEY in result:
+            self.failed_seeds.add(route.seed)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: a resumed study re-plans from the results store."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """See :meth:`save`."""
+
+
+class RoutedScheduler(FIFOScheduler):
+    """Early stopping per method run: one scheduler for each (method, seed), built on first use.
+
+    Trials of different methods never compete at a rung, and references are never stopped.
+    ``factory(method)`` returns the scheduler of one method run (None: run to the end).
+    """
+
+    def __init__(self, factory: Callable[[str], TrialScheduler | None]) -> None:
+        super().__init__()
+        self.factory = factory
+        self.schedulers: dict[tuple[str, int], TrialScheduler | None] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its config; the factory (bound to the live runner) stays here."""
+        return {**self.__dict__, "factory": None}
+
+    def _scheduler(self, trial: Trial) -> TrialScheduler | None:
+        method, seed, is_reference = route_of(trial.config)
+        if is_reference:
+            return None
+        key = (method, seed)
+        if key not in self.schedulers:
+            self.schedulers[key] = self.factory(method)
+        return self.schedulers[key]
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        scheduler = self._scheduler(trial)
+        if scheduler is None:
+            return TrialScheduler.CONTINUE
+        return scheduler.on_trial_result(tune_controller, trial, result)
+
+    def stopped_rung(self, trial_id: str) -> int | None:
+        """The rung a trial was stopped at (None: it was not stopped)."""
+        for scheduler in self.schedulers.values():
+            rung = getattr(scheduler, "stopped_rung", lambda _: None)(trial_id)
+            if rung is not None:
+                return rung
+        return None
+
+    def stopped_iteration(self, trial_id: str) -> int | None:
+        """The iteration a stopped trial had reached (None: it was not stopped)."""
+        for scheduler in self.schedulers.values():
+            iteration = getattr(scheduler, "stopped_iteration", lambda _: None)(trial_id)
+            if iteration is not None:
+                return iteration
+        return None
