@@ -31,6 +31,22 @@ from analysis._figures import (
     task_metrics_figure,
     trajectories_figure,
 )
+from analysis._grouping import (
+    DMTG_METHOD,
+    GroupingInfo,
+    GroupingSnapshot,
+    assignment_table,
+    branch_probability_history,
+    grouped_comparison,
+    grouping_of,
+    parse_grouping,
+    select_grouping_trial,
+)
+from analysis._grouping_figures import (
+    grouped_fronts_figure,
+    grouping_heatmap_figure,
+    grouping_history_figure,
+)
 from analysis._hypervolume import default_reference, hypervolume, hypervolume_trace
 from analysis._load import StudyFrames, load_study
 from analysis._pareto import (
@@ -41,6 +57,15 @@ from analysis._pareto import (
     pareto_mask,
 )
 from analysis._report import ReportPaths, build_report
+from analysis._seed_figures import seed_fronts_figure
+from analysis._seeds import (
+    SeedBand,
+    SeedComparison,
+    SeedNoiseReport,
+    seed_bands,
+    seed_fronts,
+    seed_noise_report,
+)
 from analysis._tables import (
     MISSING,
     format_cells,
@@ -57,14 +82,22 @@ __all__ = [
     "BUDGETS",
     "DEFAULT_LEVELS",
     "DEFAULT_OBJECTIVES",
+    "DMTG_METHOD",
     "MISSING",
     "NATURAL_WORST",
     "NO_TRIALS",
+    "GroupingInfo",
+    "GroupingSnapshot",
     "ReportPaths",
+    "SeedBand",
+    "SeedComparison",
+    "SeedNoiseReport",
     "SeedSummary",
     "StudyFrames",
     "as_minimization",
+    "assignment_table",
     "best_at_sparsity_levels",
+    "branch_probability_history",
     "build_report",
     "check_objectives",
     "completed_trials",
@@ -72,6 +105,11 @@ __all__ = [
     "crowding_distance",
     "default_reference",
     "format_cells",
+    "grouped_comparison",
+    "grouped_fronts_figure",
+    "grouping_heatmap_figure",
+    "grouping_history_figure",
+    "grouping_of",
     "hypervolume",
     "hypervolume_budget_figure",
     "hypervolume_trace",
@@ -91,8 +129,14 @@ __all__ = [
     "parallel_coordinates_figure",
     "pareto_front_figure",
     "pareto_mask",
+    "parse_grouping",
+    "seed_bands",
+    "seed_fronts",
+    "seed_fronts_figure",
+    "seed_noise_report",
     "seed_summary",
     "select_at_sparsity",
+    "select_grouping_trial",
     "sparsity_level_table",
     "task_metrics_figure",
     "to_csv",

@@ -54,6 +54,7 @@ DEFAULT_OBJECTIVES: tuple[tuple[str, str], ...] = (
 DEFAULT_LEVELS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 BUDGETS: tuple[str, ...] = ("trials", "iterations", "wall_time_s", "device_s", "flops")
 FINISHED = ("COMPLETE", "FAILED", "PRUNED")
+SEED_STATS: tuple[str, ...] = ("mean", "std", "min", "max")
 NATURAL_WORST: dict[str, dict[str, float]] = {"sparsity": {"maximize": 0.0}}
 """Objectives whose worst possible value is known: a maximised sparsity is never below 0."""
 
@@ -370,9 +371,10 @@ class SeedSummary:
     Attributes:
         per_seed: One row per (method, seed): ``n_complete``, ``hypervolume`` and
             ``best_at_<level>`` columns.
-        per_method: One row per method: ``n_seeds``, then ``<column>_mean`` and
-            ``<column>_std`` (sample standard deviation, NaN with a single seed) for
-            ``hypervolume`` and each ``best_at_<level>``.
+        per_method: One row per method: ``n_seeds``, then ``<column>_mean``,
+            ``<column>_std`` (sample standard deviation, NaN with a single seed),
+            ``<column>_min`` and ``<column>_max`` for ``hypervolume`` and each
+            ``best_at_<level>`` (NaN where no seed reaches the level).
         reference: The reference point used for every hypervolume (None without completed
             trials).
     """
@@ -445,11 +447,13 @@ def seed_summary(
             series = group[column].astype(float)
             row[f"{column}_mean"] = float(series.mean())
             row[f"{column}_std"] = float(series.std(ddof=1)) if len(series) > 1 else math.nan
+            row[f"{column}_min"] = float(series.min())
+            row[f"{column}_max"] = float(series.max())
         rows[method] = row
     per_method = pd.DataFrame.from_dict(
         rows,
         orient="index",
-        columns=["n_seeds", *[f"{c}_{s}" for c in stats for s in ("mean", "std")]],
+        columns=["n_seeds", *[f"{c}_{s}" for c in stats for s in SEED_STATS]],
     )
     per_method["n_seeds"] = per_method["n_seeds"].astype(int)
     per_method.index.name = "method"

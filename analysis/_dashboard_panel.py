@@ -24,6 +24,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from analysis._figures import message_figure
+from analysis._grouping import GroupingInfo, assignment_table, grouping_of, parse_grouping
+from analysis._grouping_figures import grouping_heatmap_figure
 from analysis._load import StudyFrames
 from analysis._tables import MISSING
 from study.store import redact_url
@@ -312,12 +314,48 @@ def _note(text: str) -> dhtml.P:
     return dhtml.P(text, className="note")
 
 
-def render_trial_panel(details: TrialDetails, evaluations: pd.DataFrame | None) -> dhtml.Div:
+def _grouping_section(grouping: GroupingInfo) -> dhtml.Section:
+    table = assignment_table(grouping)
+    rows = [
+        (str(task), str(row["branch"]), _fmt(float(row["probability"]), ".3f"), row.iloc[2])
+        for task, row in table.iterrows()
+    ]
+    children: list[Any] = [
+        _table(("task", "branch", "probability", "shares branch with"), rows, "trial-grouping")
+    ]
+    if grouping.probabilities is not None:
+        fig = grouping_heatmap_figure(grouping)
+        children.append(
+            dcc.Graph(id="trial-grouping-heatmap", figure=fig, config={"displaylogo": False})
+        )
+    return _section("Task grouping", *children)
+
+
+def trial_grouping(trials: pd.DataFrame, trial_id: int) -> GroupingInfo | None:
+    """The task grouping recorded for ``trial_id`` (None when there is none or it is malformed)."""
+    if "grouping" not in trials.columns:
+        return None
+    rows = trials[trials["trial_id"] == trial_id]
+    value = grouping_of(rows["grouping"].iloc[0]) if len(rows) else None
+    if value is None:
+        return None
+    try:
+        return parse_grouping(value, trial_id, str(rows["method"].iloc[0]))
+    except ValueError:
+        return None
+
+
+def render_trial_panel(
+    details: TrialDetails,
+    evaluations: pd.DataFrame | None,
+    grouping: GroupingInfo | None = None,
+) -> dhtml.Div:
     """The trial panel's components for ``details`` and its evaluations' curves.
 
     Args:
         details: What :func:`trial_details` found.
         evaluations: The evaluations frame (the trial's rows are picked out).
+        grouping: The trial's task grouping (DMTG and grouped methods), if any.
 
     Returns:
         A Dash ``Div``.
@@ -386,6 +424,8 @@ def render_trial_panel(details: TrialDetails, evaluations: pd.DataFrame | None) 
         else _note("No per-component sparsity recorded.")
     )
     children.append(_section("Sparsity per component", components))
+    if grouping is not None:
+        children.append(_grouping_section(grouping))
     curves = trial_curves_figure(evaluations, details.trial_id)
     children.append(
         _section(
@@ -418,4 +458,5 @@ def trial_panel(frames: StudyFrames, trial_id: int, url: str) -> dhtml.Div:
         details = trial_details(frames, trial_id, url)
     except LookupError as error:
         return dhtml.Div(dhtml.P(str(error), className="message"), className="trial")
-    return render_trial_panel(details, frames.evaluations)
+    grouping = trial_grouping(frames.trials, trial_id)
+    return render_trial_panel(details, frames.evaluations, grouping)

@@ -218,6 +218,18 @@ def _pareto_front_info(trials: pd.DataFrame, objectives: Objectives) -> ParetoFr
     return ParetoFrontInfo(_label(x_name), _label(y_name), len(pairs) == 2, tuple(methods))
 
 
+def _front_layout(fig: go.Figure, title: str, x_name: str, y_name: str, **extra: object) -> None:
+    """The common layout of figures drawing fronts: objective axes, white template."""
+    fig.update_layout(
+        title=title,
+        xaxis_title=_label(x_name),
+        yaxis_title=_label(y_name),
+        template="plotly_white",
+        hovermode="closest",
+        **extra,
+    )
+
+
 def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
     return go.Scattergl if n_points > 5000 else go.Scatter
 

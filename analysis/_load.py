@@ -44,6 +44,7 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "error",
     "node_id",
     "host",
+    "grouping",
 )
 #: Fixed columns of the evaluations frame, in order.
 EVALUATION_COLUMNS: tuple[str, ...] = (
@@ -211,6 +212,14 @@ _TRIAL_JSON = (
     "task_weights",
 )
 _EVALUATION_JSON = ("components", "metrics", "thresholds", "task_weights", "losses")
+#: JSON trial columns that older stores may not have.
+_OPTIONAL_TRIAL_JSON = ("grouping",)
+
+
+def _trial_json() -> tuple[str, ...]:
+    """The JSON trial columns this store schema has."""
+    optional = tuple(n for n in _OPTIONAL_TRIAL_JSON if getattr(TrialRow, n, None) is not None)
+    return (*_TRIAL_JSON, *optional)
 
 
 def _columns(session: Session, query: Any, n_columns: int, n_json: int) -> list[Sequence[Any]]:
@@ -268,7 +277,7 @@ def _trial_columns(session: Session, study_ids: list[int]) -> list[Sequence[Any]
         t.node_id,
         t.host,
     )
-    json_columns = [_as_text(getattr(t, name)) for name in _TRIAL_JSON]
+    json_columns = [_as_text(getattr(t, name)) for name in _trial_json()]
     query = (
         select(*plain, *json_columns)
         .join(m, t.method_run_id == m.id)
@@ -430,8 +439,12 @@ _TRIAL_PLAIN = (
 
 
 def _trials_frame(columns: list[Sequence[Any]]) -> pd.DataFrame:
-    named = dict(zip((*_TRIAL_PLAIN, *_TRIAL_JSON), columns, strict=True))
+    names = (*_TRIAL_PLAIN, *_trial_json())
+    if not columns or not any(len(c) for c in columns):
+        columns = [[] for _ in names]
+    named = dict(zip(names, columns, strict=True))
     length = len(columns[0])
+    named["grouping"] = _groupings(named.get("grouping"), length)
     base = _base(TRIAL_COLUMNS, named, length)
     flat = _flatten(
         [
@@ -445,6 +458,13 @@ def _trials_frame(columns: list[Sequence[Any]]) -> pd.DataFrame:
         length,
     )
     return pd.concat([base, flat], axis=1)
+
+
+def _groupings(values: Sequence[Any] | None, length: int) -> list[dict[str, Any] | None]:
+    """The ``grouping`` column: a dict per trial, None where none was recorded."""
+    if values is None:
+        return [None] * length
+    return [dict(v) if isinstance(v, dict) and v else None for v in values]
 
 
 def _evaluations_frame(columns: list[Sequence[Any]]) -> pd.DataFrame:

@@ -3,7 +3,10 @@
 The report embeds plotly.js once (in the first figure) so it opens offline; every figure
 sits in a ``<div>`` with a stable id (``fig-overlay``, ``fig-task-metrics``,
 ``fig-components``, ``fig-hv-budget``, ``fig-trajectories``, ``fig-parcoords-<method>`` per
-method with searched hyperparameters, or ``fig-parcoords`` when none has any).
+method with searched hyperparameters, or ``fig-parcoords`` when none has any; with two or
+more seeds ``fig-seed-fronts``; with DMTG trials ``fig-grouping-heatmap``,
+``fig-grouping-history`` and, with methods run on the grouped architecture,
+``fig-grouped-fronts``).
 Every string that comes from the study (names, parameters, errors) is HTML-escaped.
 """
 
@@ -40,6 +43,7 @@ from analysis._figures import (
     task_metrics_figure,
     trajectories_figure,
 )
+from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
     paper_table,
     select_at_sparsity,
@@ -67,6 +71,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 thead th { border-bottom: 2px solid #888; }
 section.figure { margin-bottom: 2rem; }
+ul.statements li { margin: 0.2rem 0; }
 """
 
 
@@ -267,9 +272,32 @@ def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, Pa
     return paths
 
 
-def _table_section(title: str, table: pd.DataFrame, empty: str) -> str:
+def _table_section(title: str, table: pd.DataFrame, empty: str, level: int = 2) -> str:
     body = to_html(table) if len(table) else f'<p class="note">{html.escape(empty)}</p>'
-    return f"<h2>{html.escape(title)}</h2>\n{body}\n"
+    return f"<h{level}>{html.escape(title)}</h{level}>\n{body}\n"
+
+
+def _figure_html(div_id: str, title: str, fig: go.Figure, with_plotlyjs: bool) -> str:
+    height = fig.layout.height or FIGURE_HEIGHT
+    fragment = fig.to_html(
+        full_html=False,
+        include_plotlyjs=with_plotlyjs,
+        div_id=div_id,
+        default_height=f"{height}px",
+        config={"displaylogo": False, "responsive": True},
+    )
+    return f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n</section>'
+
+
+def _section_html(section: Section) -> str:
+    parts = [f"<h2>{html.escape(section.title)}</h2>"]
+    if section.sentences:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in section.sentences)
+        parts.append(f'<ul class="statements">{items}</ul>')
+    for title, table in section.tables.items():
+        parts.append(_table_section(title, table, "", level=3))
+    parts += [_figure_html(i, t, f, False) for i, t, f in section.figures]
+    return "\n".join(parts)
 
 
 def build_report(
@@ -311,12 +339,19 @@ def build_report(
     summary = _summary_table(trials, pairs, sparsity, reference) if len(trials) else None
     paper = paper_table(trials, sparsity, pairs)
     level_table = sparsity_level_table(trials, levels)
-    table_paths = _write_tables({"paper": paper, "sparsity_levels": level_table}, out / "tables")
+    sections = [seed_section(trials, pairs, sparsity, reference)] if len(trials) else []
+    grouping = grouping_section(trials, pairs) if len(trials) else None
+    sections += [grouping] if grouping is not None else []
+    tables = {"paper": paper, "sparsity_levels": level_table}
+    for section in sections:
+        tables.update({section.files[t]: section.tables[t] for t in section.files})
+    table_paths = _write_tables(tables, out / "tables")
 
     figures = _figures(trials, evaluations, pairs, sparsity, budget, reference)
+    extra_figures = [figure for section in sections for figure in section.figures]
     images: list[Path] = []
     if export_images:
-        images, note = _export_images(figures, out / "figures")
+        images, note = _export_images([*figures, *extra_figures], out / "figures")
         if note:
             notes.append(note)
 
@@ -356,17 +391,8 @@ def build_report(
     )
     parts.append("<h2>Figures</h2>")
     for k, (div_id, title, fig) in enumerate(figures):
-        height = fig.layout.height or FIGURE_HEIGHT
-        fragment = fig.to_html(
-            full_html=False,
-            include_plotlyjs=k == 0,
-            div_id=div_id,
-            default_height=f"{height}px",
-            config={"displaylogo": False, "responsive": True},
-        )
-        parts.append(
-            f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n</section>'
-        )
+        parts.append(_figure_html(div_id, title, fig, k == 0))
+    parts += [_section_html(section) for section in sections]
     failed = _failed_table(trials)
     if len(failed):
         parts.append(

@@ -356,3 +356,27 @@ def test_cli_finds_the_database_and_binds_loopback(
     out = capsys.readouterr().out
     assert f"dashboard of {expected} on http://127.0.0.1:{port}/" in out
     assert "warning" not in out
+
+
+def test_trial_panel_shows_task_grouping(tmp_path: Path) -> None:
+    grouping = {
+        "tasks": ["segment_semantic", "depth_zbuffer"],
+        "num_groups": 2,
+        "shared_stages": 1,
+        "assignment": {"segment_semantic": 0, "depth_zbuffer": 0},
+        "probabilities": [[0.75, 0.25], [0.6, 0.4]],
+        "history": [],
+    }
+    url = f"sqlite:///{tmp_path}/groups.db"
+    with ResultStore(url) as store:
+        store.create_study("groups", {"name": "groups"}, OBJECTIVES)
+        run = store.start_method_run("groups", "dmtg", 0)
+        store.add_trial(run, grouping=grouping, **_result(0.0, 0.5))
+        store.add_trial(run, grouping={"assignment": {"x": 7}, "num_groups": 2}, **_result(0, 0))
+    frames = load_study(url, "groups")
+    first, malformed = frames.trials["trial_id"].tolist()
+    panel = trial_panel(frames, first, url)
+    text = _text(panel)
+    assert "Task grouping" in text and "segment_semantic 0 0.750 depth_zbuffer" in text
+    assert "Task grouping: probability of each branch per task" in text  # the heatmap
+    assert "Task grouping" not in _text(trial_panel(frames, malformed, url))

@@ -253,3 +253,42 @@ def test_loading_is_bulk_and_fast(tmp_path: Path):
     elapsed = time.perf_counter() - start
     assert len(trials) == count and trials["number"].tolist() == list(range(count))
     assert elapsed < 3.0, f"loading {count} trials took {elapsed:.2f} s"
+
+
+GROUPING = {
+    "tasks": ["segment_semantic", "depth_euclidean"],
+    "num_groups": 2,
+    "shared_stages": 1,
+    "assignment": {"segment_semantic": 0, "depth_euclidean": 1},
+    "probabilities": [[0.8, 0.2], [0.3, 0.7]],
+    "history": [{"iteration": 10, "probabilities": [[0.5, 0.5], [0.5, 0.5]]}],
+}
+
+
+def _grouping_store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/grouping.db"
+    with ResultStore(url) as store:
+        store.create_study("groups", {"name": "groups"}, OBJECTIVES)
+        run = store.start_method_run("groups", "dmtg", 0)
+        store.add_trial(run, params={"num_groups": 2}, grouping=GROUPING, **_result(0.0, 0.5))
+        plain = store.start_method_run("groups", "magnitude", 0)
+        store.add_trial(plain, params={}, **_result(0.9, -1.0))
+    return url
+
+
+def test_grouping_column(tmp_path: Path):
+    trials = load_study(_grouping_store(tmp_path), "groups").trials
+    assert "grouping" in TRIAL_COLUMNS
+    by_method = trials.set_index("method")["grouping"]
+    assert by_method["dmtg"] == GROUPING
+    assert by_method["magnitude"] is None  # nothing recorded: None, not {}
+
+
+def test_grouping_column_absent_from_the_schema(tmp_path: Path, monkeypatch):
+    import analysis._load as load
+
+    url = _grouping_store(tmp_path)
+    monkeypatch.setattr(load, "_OPTIONAL_TRIAL_JSON", ("no_such_column",))
+    trials = load_study(url, "groups").trials
+    assert trials["grouping"].tolist() == [None, None]
+    assert trials["delta_t"].tolist() == [0.5, -1.0]

@@ -96,14 +96,14 @@ def test_full_report(tmp_path: Path) -> None:
     assert text.index(BUNDLE_MARKER) < text.index('<div id="fig-overlay"')
     assert "<script src=" not in text and 'src="http' not in text  # works offline
     expected = {*BASE_IDS, "fig-trajectories", "fig-parcoords-adapmtl", "fig-parcoords-magnitude"}
-    assert _ids(text) == expected
+    assert _ids(text) == {*expected, "fig-seed-fronts"}  # two seeds
     assert "Summary per method" in text and "Pareto set" in text
     assert "best Delta_T at &gt;= 90%" in text
     assert "dense (reference)" in text
     assert "No completed trials" not in text
     names = sorted(p.name for p in paths.tables.values())
     assert names == sorted(
-        f"{t}.{s}" for t in ("paper", "sparsity_levels") for s in ("md", "csv", "tex")
+        f"{t}.{s}" for t in ("paper", "sparsity_levels", "seeds") for s in ("md", "csv", "tex")
     )
     paper = (tmp_path / "out" / "tables" / "paper.md").read_text()
     assert paper.splitlines()[2].startswith("| dense (reference) | 1 |")
@@ -180,3 +180,74 @@ def test_image_export_writes_png_and_svg(tmp_path: Path, monkeypatch) -> None:
     assert {"fig-overlay.png", "fig-overlay.svg", "fig-hv-budget.svg"} <= names
     assert (tmp_path / "figures" / "fig-overlay.svg").read_bytes() == b"svg"
     assert paths.notes == ()
+
+
+def _seeded(shifts: dict[str, list[float]]) -> pd.DataFrame:
+    """Two points per method and seed; ``shifts[method][seed]`` moves the method's Delta_T."""
+    rows = []
+    for method, by_seed in shifts.items():
+        for seed, shift in enumerate(by_seed):
+            for sparsity, delta in ((0.5, 1.0), (0.9, -1.0)):
+                rows.append(
+                    {
+                        "method": method,
+                        "trial_id": len(rows) + 1,
+                        "seed": seed,
+                        "status": "COMPLETE",
+                        "is_reference": False,
+                        "delta_t": delta + shift,
+                        "sparsity": sparsity,
+                        "params": {},
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_seed_section_says_within_or_beyond_noise(tmp_path: Path) -> None:
+    shifts = {"adapmtl": [0.0, 0.6, -0.6], "magnitude": [-0.1, 0.5, -0.7], "snip": [-3, -3.1, -2.9]}
+    paths = build_report(_seeded(shifts), None, "seeds", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert "<h2>Seeds</h2>" in text and "fig-seed-fronts" in _ids(text)
+    assert re.search(
+        r"adapmtl vs magnitude: hypervolume difference [0-9.]+ is within seed noise "
+        r"\(spread [0-9.]+\)\.",
+        text,
+    )
+    assert re.search(r"magnitude vs snip: hypervolume difference [0-9.]+ exceeds seed noise", text)
+    assert "Hypervolume and best Delta_T across 3 seeds" in text
+    table = (tmp_path / "tables" / "seeds.csv").read_text()
+    assert "hypervolume std" in table and "hypervolume min" in table
+
+
+def test_seed_section_with_one_seed(tmp_path: Path) -> None:
+    shifts = {"adapmtl": [0.0], "magnitude": [-0.5]}
+    paths = build_report(_seeded(shifts), None, "one", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert "This study ran one seed (0): no estimate of seed noise is possible" in text
+    assert "fig-seed-fronts" not in _ids(text) and "within seed noise" not in text
+    assert not (tmp_path / "tables" / "seeds.md").exists()
+
+
+def test_grouping_section(tmp_path: Path) -> None:
+    grouping = {
+        "tasks": ["segment_semantic", "normal"],
+        "num_groups": 2,
+        "shared_stages": 1,
+        "assignment": {"segment_semantic": 1, "normal": 0},
+        "probabilities": [[0.3, 0.7], [0.6, 0.4]],
+        "history": [{"iteration": 0, "probabilities": [[0.5, 0.5], [0.5, 0.5]]}],
+    }
+    trials = _seeded({"dmtg": [0.0], "magnitude": [0.0], "magnitude@grouped": [0.5]})
+    trials["grouping"] = [grouping if m == "dmtg" else None for m in trials["method"]]
+    after = {"assignment": grouping["assignment"], "shared_stages": 1}
+    trials["config"] = [{"grouping": after} if "@" in m else {} for m in trials["method"]]
+    paths = build_report(trials, None, "groups", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert "<h2>Task grouping (DMTG)</h2>" in text
+    assert "dmtg trial 1: 2 tasks in 2 branches, 1 shared stage(s)" in text
+    assert {"fig-grouping-heatmap", "fig-grouping-history", "fig-grouped-fronts"} <= _ids(text)
+    table = (tmp_path / "tables" / "grouping.md").read_text()
+    assert "| segment_semantic | 1 | 0.70 |" in table
+    ungrouped = trials[trials["method"] == "magnitude"].drop(columns=["grouping", "config"])
+    plain = build_report(ungrouped, None, "p", tmp_path / "p", export_images=False)
+    assert "Task grouping" not in plain.html.read_text(encoding="utf-8")
