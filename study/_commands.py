@@ -48,13 +48,15 @@ def existing_study_url(study: str, db: str | None) -> str:
 def validate_study(config: StudyConfig) -> None:
     """Checks every trial the study would run, plugin names included, before Ray starts."""
     from study._runner import REFERENCE_METHOD, plan_methods
-    from trials._validate import validate_trial_config
+    from trials._validate import validate_data, validate_trial_config
 
     for seed in config.budget.seeds:
-        validate_trial_config(config.trial_config(REFERENCE_METHOD, {}, seed))
+        reference = validate_trial_config(config.trial_config(REFERENCE_METHOD, {}, seed))
     for plan in plan_methods(config):
         fields = config.trial_config(plan.method, {}, plan.seed)
-        validate_trial_config(fields, searched=tuple(plan.space.names))
+        searched = tuple(param.name for param in plan.space.searched)  # fixed ones are checked
+        validate_trial_config(fields, searched=searched)
+    validate_data(reference)
 
 
 def _run(config: StudyConfig, store: ResultStore, url: str, verbose: bool, *, resume: bool) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from study._board import REFERENCE_FAILED
 from study._trainable import run_tune_trial
+from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
     import optuna
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 REFERENCE_METHOD = "dense"
 INTERRUPTED = "interrupted: the study driver stopped before this trial finished"
 OBJECTIVE_MODES = {"maximize": "max", "minimize": "min"}
+
+
+class ReferenceFailed(ParetuneError):
+    """A seed's dense reference failed, so its searched trials could not be scored."""
 
 
 def is_final_failure(error: str | None) -> bool:
@@ -196,7 +201,7 @@ class StudyRunner:
             failed_seeds = self._finish_runs(references, plans, runs)
         if failed_seeds:
             seeds = ", ".join(map(str, failed_seeds))
-            raise RuntimeError(
+            raise ReferenceFailed(
                 f"the dense reference trial failed for seed {seeds}; see 'paretune status {name}'"
             )
         self.store.set_study_status(name, "COMPLETE")

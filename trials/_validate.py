@@ -61,3 +61,14 @@ def validate_trial_config(
         _check_params("task weighting", config.weighting, weighting.Params, config.weighting_params)
     validate_method_grouping(config, searched)  # dmtg's K and stem; a stored grouping
     return config
+
+
+def validate_data(config: TrialConfig) -> None:
+    """Builds the held-out split once, so that unknown tasks, bad data-set options or a
+    malformed data folder fail before any worker starts (rendered sets are cached)."""
+    from trials.data import build_dataset
+
+    options = dict(config.dataset_options)
+    if config.tasks is not None:
+        options["tasks"] = list(config.tasks)
+    build_dataset(config.dataset, config.eval_split, config.dataset_root, **options)

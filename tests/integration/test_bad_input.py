@@ -32,6 +32,22 @@ CASES = {
     ),
     "unreachable-ray": ({"ray_address": "127.0.0.1:1"}, r"cannot reach Ray at 127\.0\.0\.1:1"),
     "missing-dataset": ({"dataset": {"name": "nyuv2", "root": "/no/such/nyu"}}, r"/no/such/nyu"),
+    "too-many-groups": (
+        {"methods": [{"name": "dmtg", "search_space": {"num_groups": 12}}]},
+        r"num_groups must be between 1 and 3.*got 12",
+    ),
+    "no-groups": (
+        {"methods": [{"name": "dmtg", "search_space": {"num_groups": 0}}]},
+        r"num_groups",
+    ),
+    "unknown-task": (
+        {"tasks": ["segment_semantic", "depth"]},
+        r"task 'depth'; choose one of: depth_zbuffer",
+    ),
+    "grouping-without-search": (
+        {"methods": [{"name": "magnitude", "grouping": {"trial": "best"}}]},
+        r"runs no 'dmtg' method",
+    ),
 }
 
 
