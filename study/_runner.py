@@ -346,6 +346,7 @@ class StudyRunner:
                 scheduler=scheduler,
                 num_samples=sum(route.remaining for route in routes),
                 max_concurrent_trials=resources.max_concurrent,
+                reuse_actors=True,  # a worker that has imported torch runs the next trial
             ),
             run_config=tune.RunConfig(
                 name=f"{self.config.name}-{stamp}",
