@@ -65,8 +65,7 @@ def source_trial(
         ) from None
     if trial.study != where:
         raise GroupingSourceError(
-            f"grouping source: trial {source.trial} belongs to study {trial.study!r}, "
-            f"not {where!r}"
+            f"grouping source: trial {source.trial} belongs to study {trial.study!r}, not {where!r}"
         )
     if not _has_grouping(trial):
         raise GroupingSourceError(

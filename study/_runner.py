@@ -238,7 +238,8 @@ class StudyRunner:
     def _finished_count(self, plan: MethodPlan) -> int:
         trials = self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed)
         return sum(
-            t.status == "COMPLETE" or (t.status == "FAILED" and is_final_failure(t.error))
+            t.status in ("COMPLETE", "PRUNED")
+            or (t.status == "FAILED" and is_final_failure(t.error))
             for t in trials
         )
 

@@ -57,8 +57,10 @@ def test_mo_asha_stops_trials_early_and_records_them(tmp_path: Path) -> None:
     try:
         trials = [t for t in store.trials_of("asha") if not t.is_reference]
         evaluations = {t.id: store.evaluations_of(t.id) for t in trials}
+        runs = {r.method: r.status for r in store.method_runs_of("asha")}
     finally:
         store.close()
+    assert runs == {"dense": "COMPLETE", "magnitude": "COMPLETE"}  # stopped trials count
     pruned = [t for t in trials if t.status == "PRUNED"]
     complete = [t for t in trials if t.status == "COMPLETE"]
     assert len(trials) == 6 and pruned and complete, [(t.status, t.rung) for t in trials]
