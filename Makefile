@@ -20,7 +20,7 @@ quickstart: $(STAMP)
 	$(BIN)/paretune run examples/quickstart.yaml
 
 test: $(STAMP)
-	bash .ci/system-deps chromium postgresql
+	bash .ci/system-deps chromium postgresql iproute2
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -44,9 +44,13 @@ class _Board:
 def create_board() -> tuple[Any, str]:
     """A new board actor (no CPU reserved) owned by the driver, and the name trials use."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     name = f"paretune-reference-{uuid.uuid4().hex[:12]}"
-    return ray.remote(num_cpus=0)(_Board).options(name=name).remote(), name
+    # On the driver's node: a lost worker node must not take the board with it.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    actor = ray.remote(num_cpus=0, scheduling_strategy=here)(_Board)
+    return actor.options(name=name).remote(), name
 
 
 class BoardReader:

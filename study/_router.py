@@ -65,6 +65,10 @@ class StudyRouter(Searcher):
         self.failed_seeds: set[int] = set()
         self._turn = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its config: the live searchers (and their storage URL) stay here."""
+        return {**self.__dict__, "routes": [], "owner": {}, "stopped": None}
+
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
     ) -> bool:

@@ -90,12 +90,12 @@ def optuna_study_name(study: str, method: str, seed: int) -> str:
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     """Optuna's RDB storage in the results database (same URL, its own tables)."""
-    import optuna
+    from study._faults import RetryingRDBStorage
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 @contextlib.contextmanager
@@ -147,8 +147,21 @@ class StudyRunner:
         changed = self.store.mark_running_as_failed(self.config.name, INTERRUPTED)
         for plan in plan_methods(self.config):
             name = optuna_study_name(self.config.name, plan.method, plan.seed)
-            changed += fail_running_trials(self._optuna(), name)
+            changed += fail_running_trials(self._optuna(), name, self._stored_values(plan))
         return changed
+
+    def _stored_values(self, plan: MethodPlan) -> dict[int, list[float]]:
+        """Objective values of the run's finished trials, by Optuna trial number: a driver
+        stopped between storing a result and telling Optuna tells it on resume."""
+        objectives = [name for name, _ in self.config.objectives_for(plan.method)]
+        values = {}
+        for trial in self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed):
+            if trial.status != "COMPLETE" or trial.optuna_trial_number is None:
+                continue
+            row = [getattr(trial, name, None) for name in objectives]
+            if all(isinstance(v, int | float) for v in row):
+                values[trial.optuna_trial_number] = [float(v) for v in row]
+        return values
 
     def _optuna(self) -> optuna.storages.BaseStorage:
         if self._optuna_storage is None:

@@ -55,8 +55,16 @@ class StudySearch(OptunaSearch):
         return None if trial is None else trial.number
 
 
-def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
-    """Marks Optuna trials left RUNNING by a killed driver as FAIL; returns how many."""
+def fail_running_trials(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    finished: dict[int, list[float]] | None = None,
+) -> int:
+    """Settles Optuna trials left RUNNING by a killed driver; returns how many.
+
+    A trial whose number is in ``finished`` (its result reached the results store) is
+    told those objective values; every other one becomes FAIL.
+    """
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
@@ -65,5 +73,7 @@ def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -
         study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
     )
     for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        values = (finished or {}).get(trial.number)
+        state = optuna.trial.TrialState.COMPLETE if values else optuna.trial.TrialState.FAIL
+        storage.set_trial_state_values(trial._trial_id, state, values)
     return len(stale)

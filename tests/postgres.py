@@ -140,6 +140,14 @@ class PostgresServer:
         """The SQLAlchemy URL of the database ``paretune``."""
         return self.url_of(DATABASE)
 
+    def socket_url_of(self, database: str) -> str:
+        """The URL of ``database`` over the server's Unix socket: reachable from inside
+        network namespaces, whose 127.0.0.1 is their own."""
+        return (
+            f"postgresql+psycopg://{ROLE}:{self.password}@/{database}"
+            f"?host={self.sockets}&port={self.port}"
+        )
+
     @property
     def running(self) -> bool:
         """Whether the server was started and not stopped since."""
@@ -284,3 +292,13 @@ class PostgresServer:
             with contextlib.suppress(OSError):
                 text += " | server log: " + self.log.read_text(errors="replace")[-1500:]
         return " ".join(text.split())[-2500:]
+
+
+def start_for_tests() -> PostgresServer:
+    """A new server for a test; the test fails (never skips) when PostgreSQL cannot start."""
+    import pytest
+
+    try:
+        return PostgresServer()
+    except PostgresUnavailableError as error:
+        pytest.fail(f"cannot start PostgreSQL for the tests marked postgres: {error}")
