@@ -173,18 +173,18 @@ class RoutedScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         return scheduler.on_trial_result(tune_controller, trial, result)
 
+    def _first(self, query: str, trial_id: str) -> int | None:
+        for scheduler in self.schedulers.values():
+            answer = getattr(scheduler, query, None)
+            value = answer(trial_id) if answer is not None else None
+            if value is not None:
+                return int(value)
+        return None
+
     def stopped_rung(self, trial_id: str) -> int | None:
         """The rung a trial was stopped at (None: it was not stopped)."""
-        for scheduler in self.schedulers.values():
-            rung = getattr(scheduler, "stopped_rung", lambda _: None)(trial_id)
-            if rung is not None:
-                return rung
-        return None
+        return self._first("stopped_rung", trial_id)
 
     def stopped_iteration(self, trial_id: str) -> int | None:
         """The iteration a stopped trial had reached (None: it was not stopped)."""
-        for scheduler in self.schedulers.values():
-            iteration = getattr(scheduler, "stopped_iteration", lambda _: None)(trial_id)
-            if iteration is not None:
-                return iteration
-        return None
+        return self._first("stopped_iteration", trial_id)
