@@ -261,6 +261,10 @@ class Trainer:
         final = self._evaluate(done, setup.model, thresholds)
         return self._result(final)
 
+    def _forward_flops(self, example: torch.Tensor) -> float:
+        """Forward FLOPs per image of one training step (the model, pruned weights dense)."""
+        return forward_flops_per_image(self.setup.model, example)
+
     def _fix_budget(self) -> None:
         """Counts forward FLOPs and turns a FLOP or time budget into iterations.
 
@@ -270,7 +274,7 @@ class Trainer:
         setup = self.setup
         config = setup.config
         example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
-        self.forward_flops = forward_flops_per_image(setup.model, example)
+        self.forward_flops = self._forward_flops(example)
         if config.max_flops is not None:
             iterations = iterations_for_flops(
                 config.max_flops, self.forward_flops, config.batch_size

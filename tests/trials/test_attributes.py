@@ -63,13 +63,30 @@ def test_each_attribute_depends_on_its_group_only() -> None:
         assert 0.3 < y.mean() < 0.7  # roughly balanced
         # a least-squares linear probe on the group's own factors nearly separates it (no label
         # noise), the other groups' factors carry no signal
-        own = factors[:, 3 * group : 3 * group + 3] - 0.5
+        own = np.c_[factors[:, 3 * group : 3 * group + 3] - 0.5, np.ones(3000)]
         direction, *_ = np.linalg.lstsq(own, y - 0.5, rcond=None)
         assert ((own @ direction > 0) == (y > 0.5)).mean() > 0.9
+        majority = max(y.mean(), 1 - y.mean())
         for other in {0, 1, 2} - {group}:
-            foreign = factors[:, 3 * other : 3 * other + 3] - 0.5
+            foreign = np.c_[factors[:, 3 * other : 3 * other + 3] - 0.5, np.ones(3000)]
             weights, *_ = np.linalg.lstsq(foreign, y - 0.5, rcond=None)
-            assert ((foreign @ weights > 0) == (y > 0.5)).mean() < 0.6
+            assert ((foreign @ weights > 0) == (y > 0.5)).mean() < majority + 0.05
+
+
+def test_a_groups_tasks_are_thresholds_of_nearly_one_projection() -> None:
+    data = build_dataset("attributes", "train", num_train=3000, num_val=4, num_test=4)
+    labels = data.get_batch(torch.arange(3000))
+    y = np.stack([labels[task][:, 0].numpy() for task in data.tasks], axis=1)
+    correlation = np.corrcoef(y, rowvar=False)
+    groups = np.array([data.task_groups[task] for task in data.tasks])
+    same = groups[:, None] == groups[None, :]
+    off_diagonal = ~np.eye(len(groups), dtype=bool)
+    assert correlation[same & off_diagonal].min() > 0.4  # strong transfer inside a group
+    assert np.abs(correlation[~same]).max() < 0.1  # none across groups
+    # the thresholds step: the rate of positives falls from a group's first task to its last
+    for group in set(groups):
+        rates = y[:, groups == group].mean(axis=0)
+        assert rates[0] > rates[1] > rates[2]
 
 
 def test_options_groups_and_task_subsets() -> None:

@@ -22,6 +22,7 @@ from trials.grouping import (
     extract_grouped_model,
     gumbel_softmax,
     joint_loss,
+    load_imbalance,
     row_entropy,
     scale_gradient,
     temperature_at,
@@ -174,6 +175,53 @@ def test_stem_gradient_is_scaled_by_one_over_sqrt_n() -> None:
     torch.testing.assert_close(ratio[mask], torch.full_like(ratio[mask], 0.5))  # 1/sqrt(4)
     branch_weight = next(scaled.branches[0].parameters())
     torch.testing.assert_close(branch_weight.grad, next(plain.branches[0].parameters()).grad)
+
+
+def test_load_imbalance() -> None:
+    assert float(load_imbalance(torch.zeros(6, 3))) < 1e-9
+    crowded = torch.tensor([[9.0, 0.0, 0.0]] * 6)  # every task on group 0
+    assert math.isclose(float(load_imbalance(crowded)), 2.0, rel_tol=1e-3)  # var 8 / mean 2^2
+    logits = crowded.clone().requires_grad_(True)
+    load_imbalance(logits).backward()
+    assert logits.grad is not None and (logits.grad[:, 0] > 0).all()  # pushed off group 0
+
+
+def test_gradient_weights_scale_only_the_branch_share() -> None:
+    weighted, plain = small_search(), small_search()
+    plain.load_state_dict(weighted.state_dict())
+    weights = torch.zeros(4, 3)
+    weights[1, 2] = 0.25
+    x = torch.randn(2, 3, 16, 16)
+    for model, given in ((weighted, weights), (plain, None)):
+        model.train()
+        out = model.forward_all(x, given)
+        (out[2]["t1"].sum() + out[0]["t3"].sum()).backward()
+    for head in ("t1", "t3"):  # heads get their full gradient
+        k = 2 if head == "t1" else 0
+        torch.testing.assert_close(
+            next(weighted.heads[k][head].parameters()).grad,
+            next(plain.heads[k][head].parameters()).grad,
+        )
+    grad = next(weighted.branches[2].parameters()).grad
+    torch.testing.assert_close(grad, 0.25 * next(plain.branches[2].parameters()).grad)
+    assert float(next(weighted.branches[0].parameters()).grad.abs().sum()) == 0.0  # weight 0
+    assert float(next(plain.branches[0].parameters()).grad.abs().sum()) > 0.0
+    with pytest.raises(ValueError, match=r"gradient_weights must have the .* \(4, 3\)"):
+        weighted.forward_all(x, torch.ones(3, 3))
+
+
+def test_a_tasks_heads_start_identical_on_every_branch() -> None:
+    model = small_search()
+    for task in TASKS:
+        first = model.heads[0][task].state_dict()
+        for k in (1, 2):
+            assert all(
+                torch.equal(v, model.heads[k][task].state_dict()[n]) for n, v in first.items()
+            )
+        assert model.heads[1][task] is not model.heads[0][task]
+    assert not torch.equal(
+        next(model.heads[0]["t0"].parameters()), next(model.heads[0]["t1"].parameters())
+    )
 
 
 # -- models -----------------------------------------------------------------------------
@@ -362,6 +410,11 @@ def test_dmtg_trial_reports_its_grouping() -> None:
     ]
     assert all(set(m) == {"accuracy"} for m in result.metrics.values())
     assert result.parameters > 0 and result.method == "dmtg"
+    # the search trains every branch and head: more FLOPs than the grouped model alone
+    grouped = run_trial({**dmtg_trial(), "method": "dense", "method_params": {},
+                         "grouping": {"assignment": grouping["assignment"],
+                                      "shared_stages": 1}})  # fmt: skip
+    assert result.flops > grouped.flops > 0
     again = run_trial(dmtg_trial())
     assert again.grouping == grouping and again.metrics == result.metrics
 

@@ -2,6 +2,10 @@
 
 Each ``attributes`` task depends on exactly one factor group (``task_groups``); the
 searched assignment is compared with it by the adjusted Rand index over three seeds.
+Narrow branches (``width`` 4) make capacity the bottleneck, so one branch serves one group
+well but not three; ``DMTGParams``' defaults (decoupled heads, a frozen-``Theta`` warm-up
+and the load balance) do the rest. The logits' rate is ``4 * 5e-3 = 0.02``, the default's
+``10 * 2e-3``.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ def recovered_ari(seed: int) -> float:
             "dataset": "attributes",
             "dataset_options": {"num_train": 1000, "num_val": 64, "num_test": 32},
             "model": "resnet-tiny",
-            "model_options": {"width": 8},
-            "head_options": {"hidden": 8},
+            "model_options": {"width": 4},
+            "head_options": {"hidden": 4},
             "method": "dmtg",
             "method_params": {
                 "num_groups": 3,
                 "tau": 2.5,
                 "shared_stages": 1,
                 "search_fraction": 1.0,
+                "logits_lr_scale": 4.0,
             },
             "iterations": ITERATIONS,
+            "lr": 5e-3,
             "batch_size": 32,
             "eval_every": ITERATIONS,
             "threads": 1,
@@ -45,12 +51,6 @@ def recovered_ari(seed: int) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the search locks each task onto the branch its own head first does best on; "
-    "measured ARI -0.13..0.21 on seed 0 across temperatures, logit learning rates and "
-    "branch widths, so the recovery target is not met yet",
-    strict=False,
-)
 def test_dmtg_recovers_the_true_grouping_in_two_of_three_seeds() -> None:
     scores = [recovered_ari(seed) for seed in SEEDS]
     assert sum(score >= 0.8 for score in scores) >= 2, f"ARI per seed: {scores}"

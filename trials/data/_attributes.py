@@ -14,17 +14,19 @@ group          what its factors change
 
 Aspects whose group is not used (``num_groups`` below 4) still vary, driven by unlabelled
 nuisance factors. Each of the ``num_tasks`` binary attributes is a threshold of a linear
-function of exactly one group's factors, ``w . (u - 0.5) > 0`` with a fixed unit direction
-``w`` per task scattered around its group's direction (``spread``), so attributes are
-balanced and the tasks of a group are related. Groups get ``num_tasks / num_groups``
-tasks each (contiguous blocks; the first groups get one more when it does not divide).
-Task names say their group (``shape_0``, ``texture_1``, ...);
+function of exactly one group's factors, ``w . (u - 0.5) > b`` with a fixed unit direction
+``w`` per task scattered a little around its group's direction (``spread``) and thresholds
+``threshold_step`` apart inside a group (``-0.08, 0, 0.08`` for three tasks), so a group's
+tasks are nested cuts of nearly one projection (strong transfer inside a group, none
+across groups) and roughly balanced. The aspects need different features and each can be
+read after global average pooling (no labelled factor is a position). Groups get
+``num_tasks / num_groups`` tasks each (contiguous blocks; the first groups get one more
+when it does not divide). Task names say their group (``shape_0``, ``texture_1``, ...);
 :attr:`AttributesDataset.task_groups` is the true grouping; ``label_noise`` flips each
 label with that probability.
 
 A split is generated quickly (about 1 s per 1000 images on one core; no cache): the
-directions come from
-``SeedSequence(seed)``, the images of train, val and test from disjoint streams
+directions come from ``SeedSequence(seed)``, the images of train, val and test from disjoint streams
 ``SeedSequence(seed, spawn_key=(split,))``, so the same options give the same data.
 """
 
@@ -67,7 +69,7 @@ class AttributesOptions(BaseModel):
     seed: int = Field(default=0, ge=0, description="base seed of the data set")
     label_noise: float = Field(default=0.0, ge=0.0, lt=0.5, description="label flip rate")
     spread: float = Field(
-        default=0.25, ge=0.0, description="how far a group's task directions scatter"
+        default=0.1, ge=0.0, description="how far a group's task directions scatter"
     )
     threshold_step: float = Field(
         default=0.08, ge=0.0, le=0.2, description="threshold gap between a group's tasks"
@@ -108,7 +110,7 @@ def attribute_thresholds(num_tasks: int, num_groups: int, step: float = 0.08) ->
 
 
 def attribute_directions(
-    seed: int, num_tasks: int, num_groups: int, spread: float = 0.25
+    seed: int, num_tasks: int, num_groups: int, spread: float = 0.1
 ) -> np.ndarray:
     """The unit direction ``w`` of every task, ``(num_tasks, FACTORS_PER_GROUP)``.
 
@@ -166,7 +168,7 @@ def render_attribute_images(
     # shape: position, width, height; texture: fill colour, stripe frequency and angle
     jitter = rng.uniform(-0.06, 0.06, size=(n, 2, 1, 1)).astype(np.float32)
     cx, cy = 0.5 + jitter[:, 0], 0.55 + jitter[:, 1]
-    rx, ry = 0.12 + 0.16 * shape[:, 1], 0.12 + 0.16 * shape[:, 2]
+    rx, ry = 0.1 + 0.26 * shape[:, 1], 0.1 + 0.26 * shape[:, 2]
     hole = 0.75 * shape[:, 0]  # inner radius as a share of the outer one: disc to thin ring
     ellipse = (
         _ellipse(xx, yy, cx, cy, rx, ry)

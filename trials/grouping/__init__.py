@@ -20,6 +20,7 @@ from trials.grouping._registry import (
 from trials.grouping._relax import (
     gumbel_softmax,
     joint_loss,
+    load_imbalance,
     row_entropy,
     scale_gradient,
     shared_gradient_scale,
@@ -68,6 +69,7 @@ __all__ = [
     "gumbel_softmax",
     "is_architecture_search",
     "joint_loss",
+    "load_imbalance",
     "method_params_type",
     "parse_dmtg_params",
     "parse_grouping",

@@ -59,6 +59,16 @@ def row_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=-1).mean()
 
 
+def load_imbalance(logits: torch.Tensor) -> torch.Tensor:
+    """Squared coefficient of variation of the groups' expected loads (the column sums of
+    ``softmax(logits)``): 0 when every group expects the same number of tasks (Shazeer et
+    al.'s importance loss, ICLR 2017)."""
+    load = torch.softmax(logits, dim=-1).sum(dim=0)
+    if load.numel() < 2:
+        return load.sum() * 0.0
+    return load.var(unbiased=False) / load.mean().square()
+
+
 def shared_gradient_scale(num_tasks: int) -> float:
     """``1 / sqrt(N)``: the scale of gradients into parts shared by ``N`` tasks (Standley
     et al., "Which Tasks Should Be Learned Together in Multi-task Learning?", ICML 2020)."""

@@ -148,7 +148,8 @@ def build_search_model(
     """A DMTG search model over the registered ``backbone`` and ``head``.
 
     The branches are deep copies of the backbone's stages after ``shared_stages`` (same
-    initial weights); the K x N heads are initialised independently.
+    initial weights); so are a task's K heads (heads of different tasks are initialised
+    independently), so at the start no branch is favoured by a luckier head.
 
     Raises:
         GroupingError: ``num_groups`` outside ``1..N`` or ``shared_stages`` out of range.
@@ -158,9 +159,8 @@ def build_search_model(
     check_num_groups(num_groups, list(template.tasks))
     stages = list(template.backbone.stages)
     check_shared_stages(shared_stages, len(stages), backbone)
-    heads = [dict(template.heads)] + [
-        copy.deepcopy(dict(template.heads)) for _ in range(num_groups - 1)
-    ]
+    first: Mapping[str, nn.Module] = dict(template.heads)
+    heads = [first] + [copy.deepcopy(first) for _ in range(num_groups - 1)]
     return DMTGSearchModel(
         nn.Sequential(*stages[:shared_stages]),
         nn.Sequential(*stages[shared_stages:]),

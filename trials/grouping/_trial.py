@@ -9,12 +9,20 @@ from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel
+from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
-from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+from trials._flops import forward_flops_per_image, training_flops
+from trials._trainer import Trainer, TrialDiverged, TrialSetup, _to_device, build_setup
 from trials.grouping._grouped import GroupedMultiTaskModel, build_grouped_model
 from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
-from trials.grouping._relax import gumbel_softmax, joint_loss, row_entropy, temperature_at
+from trials.grouping._relax import (
+    gumbel_softmax,
+    joint_loss,
+    load_imbalance,
+    row_entropy,
+    temperature_at,
+)
 from trials.grouping._search_model import (
     DMTGSearchModel,
     build_search_model,
@@ -94,6 +102,17 @@ def validate_method_grouping(config: TrialConfig, searched: tuple[str, ...] = ()
         validate_grouping(config)
 
 
+class _AllBranches(nn.Module):
+    """The search model's training forward (every branch, every head), for FLOP counts."""
+
+    def __init__(self, model: DMTGSearchModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        return self.model.forward_all(x)
+
+
 def _probabilities(model: DMTGSearchModel) -> list[list[float]]:
     return [[float(p) for p in row] for row in model.probabilities().cpu()]
 
@@ -105,10 +124,13 @@ class DMTGTrainer(Trainer):
     ``z = gumbel_softmax(Theta, tau)`` per task and minimises
     ``sum_n sum_k z[n, k] * L(head[k][n])`` (combined over tasks by the trial's task
     weighting, equal by default) plus ``entropy_weight`` times the mean row entropy of
-    ``softmax(Theta)``. The network trains at ``lr`` and ``Theta`` at
-    ``logits_lr_scale * lr``, each phase with the trial's step schedule. Evaluations
-    during the search use each task's argmax branch. Then the grouped model is extracted
-    and fine-tuned (dense) for the remaining iterations.
+    ``softmax(Theta)`` and ``balance_weight`` times the groups' load imbalance. With
+    ``decoupled_heads`` the heads train on their full losses and ``z`` only weighs what
+    flows into the branches and the stem (``Theta``'s gradient is unchanged). ``Theta``
+    stays frozen for the first ``warmup_fraction`` of the search. The network trains at
+    ``lr`` and ``Theta`` at ``logits_lr_scale * lr``, each phase with the trial's step
+    schedule. Evaluations during the search use each task's argmax branch. Then the
+    grouped model is extracted and fine-tuned (dense) for the remaining iterations.
     """
 
     def __init__(
@@ -184,12 +206,11 @@ class DMTGTrainer(Trainer):
                 iteration, iterations, params.tau, params.tau_schedule, params.tau_final
             )
             z = gumbel_softmax(model.logits, tau, generator=setup.generator)
-            if iteration < warmup:
+            searching = iteration >= warmup  # Theta is frozen during the warm-up
+            if not searching:
                 z = z.detach()
             with self._autocast():
-                outputs = model.forward_all(
-                    batch["image"], z if params.decoupled_heads else None
-                )
+                outputs = model.forward_all(batch["image"], z if params.decoupled_heads else None)
                 losses = torch.stack(
                     [
                         torch.stack([setup.tasks[n].loss(out[n], batch[n]) for out in outputs])
@@ -204,8 +225,10 @@ class DMTGTrainer(Trainer):
             else:
                 per_task = joint_loss(losses, z)
             loss = setup.weighting.combine(dict(zip(names, per_task, strict=True)), iteration)
-            if params.entropy_weight:
+            if searching and params.entropy_weight:
                 loss = loss + params.entropy_weight * row_entropy(model.logits)
+            if searching and params.balance_weight:
+                loss = loss + params.balance_weight * load_imbalance(model.logits)
             self._step(iteration, loss, optimizer, scheduler)
             done = iteration + 1
             if done % config.eval_every == 0 or done == iterations:
@@ -232,12 +255,29 @@ class DMTGTrainer(Trainer):
             loss = setup.weighting.combine(losses, iteration)
             self._step(iteration, loss, optimizer, scheduler)
 
+    def _forward_flops(self, example: torch.Tensor) -> float:
+        """Per image of a search step (every branch, all K*N heads): what a FLOP or time
+        budget is converted with, an upper bound of a fine-tuning step."""
+        model = self.setup.model
+        assert isinstance(model, DMTGSearchModel)
+        return forward_flops_per_image(_AllBranches(model), example)
+
+    def _spent_flops(self, grouped: GroupedMultiTaskModel, search_iterations: int) -> float:
+        """Training FLOPs of the search, then of fine-tuning the grouped model."""
+        setup = self.setup
+        example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
+        batch = setup.config.batch_size
+        fine_tuning = setup.config.iterations - search_iterations
+        return training_flops(self.forward_flops, search_iterations * batch) + training_flops(
+            forward_flops_per_image(grouped, example), fine_tuning * batch
+        )
+
     def train(self, started: float | None = None) -> TrialResult:
         """Search, extract, fine-tune; the result carries ``grouping``."""
         setup, params = self.setup, self.params
         config = setup.config
         self._start = time.perf_counter() if started is None else started
-        self._fix_budget()  # FLOPs of the argmax path; a FLOP or time budget -> iterations
+        self._fix_budget()  # FLOPs of search and fine-tuning; a FLOP or time budget -> iterations
         config = setup.config
         search_iterations = max(1, round(params.search_fraction * config.iterations))
         search_model = setup.model
@@ -251,6 +291,7 @@ class DMTGTrainer(Trainer):
         self._fine_tune(grouped, search_iterations)
         final = self._evaluate(config.iterations, grouped, {})
         result = self._result(final)
+        result.flops = self._spent_flops(grouped, search_iterations)
         result.grouping = {
             **grouped.grouping(),
             "num_groups": search_model.num_groups,
