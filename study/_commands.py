@@ -126,7 +126,7 @@ def resume_command(study: str, db: str | None, address: str | None, verbose: boo
 
 
 def print_status(url: str, study: str) -> None:
-    """Per method: done/running/failed, Pareto set size, best Delta_T at >= 90% sparsity."""
+    """Per method: done/stopped/running/failed, Pareto set size, best Delta_T at >= 90%."""
     import math
 
     from analysis import load_study, method_summary
@@ -135,7 +135,8 @@ def print_status(url: str, study: str) -> None:
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
     table = Table(title=f"study {study} ({record.get('status', '')})")
-    for column in ("method", "complete", "running", "failed", "pareto", "best ΔT @ ≥90%"):
+    columns = ("method", "complete", "pruned", "running", "failed", "pareto", "best ΔT @ ≥90%")
+    for column in columns:
         table.add_column(column, justify="left" if column == "method" else "right")
     if frames.trials.empty:
         console.print(f"study {study} has no trials yet")
@@ -145,7 +146,10 @@ def print_status(url: str, study: str) -> None:
         best = row["best_delta_t"]
         table.add_row(
             str(method),
-            *(str(int(row[c])) for c in ("n_complete", "n_running", "n_failed", "pareto_size")),
+            *(
+                str(int(row[c]))
+                for c in ("n_complete", "n_pruned", "n_running", "n_failed", "pareto_size")
+            ),
             "–" if math.isnan(best) else f"{best:+.2f}%",
         )
     console.print(table)

@@ -92,6 +92,12 @@ class ProgressView(Callback):
             )
             self._finish(key, trial, failed=True)
 
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        """A trial stopped early by the scheduler ends without a final result."""
+        self._finish(self._key(trial), trial, failed=False)
+
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
