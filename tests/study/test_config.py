@@ -24,8 +24,8 @@ def test_quickstart_example_is_valid(repo_root: Path, tmp_path: Path, monkeypatc
     assert [m.name for m in config.methods] == ["adapmtl", "magnitude", "disparse", "dense"]
     assert config.dataset.name == "scenes-nyu"
     assert (config.model.backbone, config.model.head) == ("resnet-tiny", "light")
-    assert config.budget.iterations == 240 and config.budget.seeds == [0]
-    assert config.budget.trials_per_method == 4
+    assert config.budget.iterations == 300 and config.budget.seeds == [0]
+    assert config.budget.trials_per_method == 5
     assert config.trials_for("dense") == 1
     assert config.trials_for("adapmtl") == config.budget.trials_per_method
     assert config.resources.max_concurrent == 2 and config.resources.cpus_per_trial == 1
