@@ -9,7 +9,7 @@ result back to the searcher that suggested the trial.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -41,7 +41,6 @@ class Route:
     remaining: int
     search: Any = None
     board: str = ""
-    trial_ids: set[str] = field(default_factory=set)
 
     @property
     def is_reference(self) -> bool:
@@ -96,7 +95,6 @@ class StudyRouter(Searcher):
                 return None
             params = suggested
         route.remaining -= 1
-        route.trial_ids.add(trial_id)
         self.owner[trial_id] = route
         where = {"method": route.method, "seed": route.seed, "board": route.board}
         return {

@@ -173,13 +173,14 @@ def test_lost_worker_node_trials_are_retried_and_the_study_completes(cluster, tm
 
 
 def _trial_running_on(node: Any) -> bool:
-    """Whether a Ray Tune trial actor (``ray::ImplicitFunc``) runs in ``node``'s namespace."""
+    """Whether a Ray Tune trial is training in ``node``'s namespace: its actor is busy
+    (``ray::ImplicitFunc.train``); an idle actor kept for reuse is ``ray::ImplicitFunc``."""
     for pid in node.pids():
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if command.startswith(b"ray::ImplicitFunc"):
+        if command.startswith(b"ray::ImplicitFunc.train"):
             return True
     return False
 
