@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trials.data._base import DATASETS, DatasetOptionError, MultiTaskDataset
+from trials.data._base import DATASETS, DatasetOptionError, InMemoryDataset
 from trials.data._common import parse_options
 from trials.registry import unknown_name_message
 
@@ -213,7 +213,7 @@ def generate_attributes(options: AttributesOptions, split: str) -> dict[str, np.
     }
 
 
-class AttributesDataset(MultiTaskDataset):
+class AttributesDataset(InMemoryDataset):
     """A split of the ``attributes`` data set, in memory (metric style ``attributes``).
 
     Each task's target is a float32 ``(1,)`` label in ``{0, 1}``.
@@ -235,14 +235,6 @@ class AttributesDataset(MultiTaskDataset):
         columns = [list(groups).index(task) for task in self.tasks]
         self._image = torch.from_numpy(arrays["image"])
         self._labels = torch.from_numpy(arrays["labels"][:, columns].astype(np.float32))
-
-    def __len__(self) -> int:
-        return int(self._image.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for a split of {len(self)}")
-        return {key: value[0] for key, value in self.get_batch([index]).items()}
 
     def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch by fancy indexing: normalised images and one ``(B, 1)`` label per task."""

@@ -54,6 +54,25 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
         return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
 
 
+class InMemoryDataset(MultiTaskDataset):
+    """A split held in memory: subclasses keep their images in ``_image`` (first dimension:
+    samples) and implement ``get_batch``; single samples are cut from a batch of one."""
+
+    _image: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self._image.shape[0])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a split of {len(self)}")
+        return {key: value[0] for key, value in self.get_batch([index]).items()}
+
+    @abc.abstractmethod
+    def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch by fancy indexing (no per-sample Python work)."""
+
+
 class DatasetError(ParetuneError, ValueError):
     """A data folder is missing or malformed; the message names the path."""
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trials.data._base import DATASETS, IGNORE_INDEX, MultiTaskDataset
+from trials.data._base import DATASETS, IGNORE_INDEX, InMemoryDataset
 from trials.data._cache import cache_dir, config_key, load_arrays, save_arrays
 from trials.data._common import parse_options, select_tasks
 from trials.data._scenes_render import (
@@ -233,7 +233,7 @@ _DECODE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-class SceneDataset(MultiTaskDataset):
+class SceneDataset(InMemoryDataset):
     """A split of procedural scenes held in memory in compact dtypes.
 
     ``get_batch`` gathers a batch with one fancy index per array and converts it to the
@@ -261,14 +261,6 @@ class SceneDataset(MultiTaskDataset):
         std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
         self._scale = 1.0 / (255.0 * std)
         self._shift = -mean / std
-
-    def __len__(self) -> int:
-        return int(self._image.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for a split of {len(self)}")
-        return {key: value[0] for key, value in self.get_batch([index]).items()}
 
     def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch by fancy indexing (no per-sample Python work)."""
