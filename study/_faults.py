@@ -154,7 +154,16 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
 
     def __init__(self, url: str, *, retry_timeout: float = 30.0, **kwargs: Any) -> None:
         self.retry_timeout = retry_timeout
-        super().__init__(url, **kwargs)
+        for attempt in range(1, 6):
+            try:
+                super().__init__(url, **kwargs)
+                return
+            except sa_exc.SQLAlchemyError as error:
+                # Studies starting together on a new database race to create Optuna's
+                # tables; the loser finds them made by the winner on its next try.
+                if attempt == 5 or not _creation_race(error):
+                    raise
+                time.sleep(0.2 * attempt * random.uniform(1.0, 1.5))
 
     def _retry(self, name: str, call: Callable[[], T]) -> T:
         if getattr(_DEPTH, "active", False):
@@ -182,6 +191,12 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                     delay, attempt = min(delay * 2, 5.0), attempt + 1
         finally:
             _DEPTH.active = False
+
+
+def _creation_race(error: BaseException) -> bool:
+    """A schema being created by another process at the same moment."""
+    text = str(error).lower()
+    return isinstance(error, sa_exc.IntegrityError) or "already exists" in text
 
 
 def _database_causes(error: BaseException) -> Iterator[BaseException]:

@@ -132,7 +132,8 @@ def _optuna_states(url: str, study: str) -> list[optuna.trial.TrialState]:
 
 # --- a: a worker node dies mid-study ------------------------------------------------------
 def test_lost_worker_node_trials_are_retried_and_the_study_completes(cluster, tmp_path):
-    config = _study("lost-node", tmp_path, trials=4, iterations=60)
+    iterations = 240  # long enough that the kill lands in the middle of a trial
+    config = _study("lost-node", tmp_path, trials=4, iterations=iterations)
     config["resources"]["max_failures"] = 3
     url = db_url(config)
     log = tmp_path / "driver.log"
@@ -167,7 +168,7 @@ def test_lost_worker_node_trials_are_retried_and_the_study_completes(cluster, tm
     complete = _report("lost worker node", 5, trials)
     assert len(trials) == 5 and complete == 5, [(t.status, t.error) for t in trials]
     assert len(cluster.alive_nodes()) == 1
-    _assert_evaluations_whole(url, trials, 60)
+    _assert_evaluations_whole(url, trials, iterations)
     states = _optuna_states(url, "lost-node/random/seed-0")
     assert states == [optuna.trial.TrialState.COMPLETE] * 4
 
