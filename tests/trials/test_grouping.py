@@ -4,7 +4,6 @@ the ``dmtg`` trial contract, group-then-prune and the grouping errors."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,7 @@ TASKS = {f"t{i}": 1 for i in range(4)}
 TINY_ATTRIBUTES = {"num_train": 48, "num_val": 16, "num_test": 16, "resolution": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dmtg_trial(**overrides: object) -> dict[str, object]:

@@ -8,7 +8,6 @@ weights without changing outputs, and round-trip through the sparse checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydantic
@@ -39,12 +38,7 @@ TARGETS = (0.5, 0.9)
 BELOW, ABOVE = 0.015, 0.03
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(seed: int = 0) -> MultiTaskModel:

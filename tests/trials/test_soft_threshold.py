@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pydantic
 import pytest
 import torch
@@ -39,12 +37,7 @@ CHANNELS = {"seg": 4, "depth": 1, "normal": 3}
 SOFT_METHODS = ("adapmtl", "adapmtl-equal-weights", "adapmtl-global-threshold", "str")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def three_task_model(seed: int = 0, width: int = 16) -> MultiTaskModel:
