@@ -18,7 +18,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_REFRESH_S",
     "NO_METHODS",
     "OverlayView",
+    "StudyCatalog",
     "StudySource",
     "clicked_trial_id",
     "create_app",
@@ -150,6 +151,20 @@ class StudySource:
         """
         return self._use(lambda store: load_study(store, study, evaluations=evaluations))
 
+    def url_of(self, study: str) -> str:
+        """The database URL holding ``study``."""
+        return self.url
+
+    def driver_note(self, study: str) -> str | None:
+        """``driver not running since ...`` for a RUNNING study whose driver died."""
+        from study._driver import driver_note
+
+        return self._use(lambda store: driver_note(store, store.get_study(study)))
+
+    def skipped(self) -> list[str]:
+        """Databases left out of :meth:`studies` (none: one store either reads or raises)."""
+        return []
+
     def close(self) -> None:
         """Releases the store's connections."""
         with self._lock:
@@ -158,9 +173,89 @@ class StudySource:
             store.close()
 
 
+class StudyCatalog:
+    """Several results stores behind one study dropdown (``paretune dashboard`` over every
+    ``paretune-runs/*`` folder).
+
+    A study is chosen by its name; when two stores hold studies of the same name, each is
+    named ``NAME @ LABEL`` (the store's label: its folder). A store that cannot be read is
+    left out of :meth:`studies` and named by :meth:`skipped`; the others are still offered.
+
+    Args:
+        urls: The stores' SQLAlchemy URLs.
+        labels: A short name per store (default: the URL with its password hidden).
+    """
+
+    def __init__(self, urls: Sequence[str], labels: Sequence[str] | None = None) -> None:
+        self.sources = [StudySource(url) for url in urls]
+        self.labels = list(labels) if labels is not None else [redact_url(u) for u in urls]
+        self.url = ", ".join(redact_url(u) for u in urls)
+        self._where: dict[str, tuple[StudySource, str]] = {}
+        self._skipped: list[str] = []
+
+    def studies(self) -> pd.DataFrame:
+        """One row per study of every readable store; ``study`` is the name to choose by."""
+        frames, skipped, where = [], [], {}
+        for source, label in zip(self.sources, self.labels, strict=True):
+            try:
+                frame = source.studies()
+            except StoreError as error:
+                skipped.append(f"skipped {label}: {error}")
+                continue
+            frames.append((source, label, frame))
+        names = [str(n) for _, _, frame in frames for n in frame["study"]]
+        rows = []
+        for source, label, frame in frames:
+            frame = frame.copy()
+            keys = [n if names.count(n) == 1 else f"{n} @ {label}" for n in frame["study"]]
+            where.update(
+                {key: (source, str(n)) for key, n in zip(keys, frame["study"], strict=True)}
+            )
+            frame["study"] = keys
+            rows.append(frame)
+        self._where, self._skipped = where, skipped
+        if not rows:
+            if skipped and len(skipped) == len(self.sources):
+                raise StoreError("; ".join(skipped))
+            return list_studies_frame()
+        return pd.concat(rows, ignore_index=True)
+
+    def _resolve(self, key: str) -> tuple[StudySource, str]:
+        if key not in self._where:
+            self.studies()
+        if key not in self._where:
+            raise StoreError(f"unknown study {key!r}; choose one of: {', '.join(self._where)}")
+        return self._where[key]
+
+    def frames(self, study: str, *, evaluations: bool = True) -> StudyFrames:
+        """The loaded study (by its name in :meth:`studies`)."""
+        source, name = self._resolve(study)
+        return source.frames(name, evaluations=evaluations)
+
+    def url_of(self, study: str) -> str:
+        return self._resolve(study)[0].url
+
+    def driver_note(self, study: str) -> str | None:
+        source, name = self._resolve(study)
+        return source.driver_note(name)
+
+    def skipped(self) -> list[str]:
+        return list(self._skipped)
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
+
+
+def list_studies_frame() -> pd.DataFrame:
+    """An empty study listing with :func:`analysis._load.list_studies`' columns."""
+    columns = ["study", "status", "created_at", "objectives", "methods", "trials", "complete"]
+    return pd.DataFrame(columns=columns)
+
+
 # --- plain functions behind the callbacks ------------------------------------------------
 def study_choices(
-    source: StudySource, current: str | None = None
+    source: StudySource | StudyCatalog, current: str | None = None
 ) -> tuple[list[dict[str, str]], str | None, str | None]:
     """The study dropdown's options and value, and a message when there is nothing.
 
@@ -176,15 +271,16 @@ def study_choices(
         studies = source.studies()
     except StoreError as error:
         return [], None, str(error)
+    skipped = "; ".join(source.skipped()) or None
     names = [str(n) for n in studies["study"]]
     if not names:
-        return [], None, f"No studies in {redact_url(source.url)} yet."
+        return [], None, skipped or f"No studies in {redact_url(source.url)} yet."
     options = [
         {"label": f"{row.study} ({row.complete}/{row.trials} complete)", "value": str(row.study)}
         for row in studies.itertuples()
     ]
     value = current if current in names else names[-1]
-    return options, value, None
+    return options, value, skipped
 
 
 def study_message(trials: pd.DataFrame, objectives: Sequence[tuple[str, str]]) -> str | None:
@@ -314,7 +410,7 @@ def overlay_view(
 
 
 def refresh_overlay(
-    source: StudySource,
+    source: StudySource | StudyCatalog,
     study: str | None,
     selected: Sequence[str] | None = None,
     known: Sequence[str] | None = None,
@@ -334,9 +430,11 @@ def refresh_overlay(
         return _message_view("No study selected.")
     try:
         frames = source.frames(study, evaluations=False)
+        note = source.driver_note(study)
     except StoreError as error:
         return _message_view(str(error), study)
-    return overlay_view(frames, selected, known)
+    view = overlay_view(frames, selected, known)
+    return replace(view, status=f"{view.status} · {note}") if note else view
 
 
 def clicked_trial_id(click_data: dict[str, Any] | None) -> int | None:
@@ -357,7 +455,9 @@ def _hint(text: str = CLICK_HINT, class_name: str = "note") -> html.Div:
     return html.Div(html.P(text, className=class_name))
 
 
-def show_trial(source: StudySource, study: str | None, click_data: dict[str, Any] | None) -> Any:
+def show_trial(
+    source: StudySource | StudyCatalog, study: str | None, click_data: dict[str, Any] | None
+) -> Any:
     """The trial panel for a click on the overlay (a hint when nothing is clicked).
 
     Args:
@@ -373,9 +473,10 @@ def show_trial(source: StudySource, study: str | None, click_data: dict[str, Any
         return _hint()
     try:
         frames = source.frames(study)
+        url = source.url_of(study)
     except StoreError as error:
         return _hint(str(error), "message")
-    return trial_panel(frames, trial_id, source.url)
+    return trial_panel(frames, trial_id, url)
 
 
 # --- the app -----------------------------------------------------------------------------
@@ -420,20 +521,29 @@ def _layout(refresh_s: float) -> html.Div:
     )
 
 
-def create_app(url: str, *, study: str | None = None, refresh_s: float = DEFAULT_REFRESH_S) -> Dash:
-    """The dashboard of the results store at ``url``.
+def create_app(
+    url: str | Sequence[str],
+    *,
+    study: str | None = None,
+    refresh_s: float = DEFAULT_REFRESH_S,
+    labels: Sequence[str] | None = None,
+) -> Dash:
+    """The dashboard of the results store at ``url`` (or of several stores).
 
     Args:
-        url: The store's SQLAlchemy URL (read only; passwords are never shown).
+        url: The store's SQLAlchemy URL, or several (read only; passwords never shown).
         study: The study selected first (default: the newest).
         refresh_s: Seconds between reloads of the study; 0 turns reloading off.
+        labels: Short names of the stores, when several (see :class:`StudyCatalog`).
 
     Returns:
         The Dash app (its Flask server is ``app.server``).
     """
     if refresh_s < 0:
         raise ValueError(f"refresh_s must be >= 0 seconds; got {refresh_s}")
-    source = StudySource(url)
+    source: StudySource | StudyCatalog = (
+        StudySource(url) if isinstance(url, str) else StudyCatalog(url, labels)
+    )
     app = Dash(
         __name__,
         title="paretune dashboard",
@@ -488,26 +598,28 @@ def create_app(url: str, *, study: str | None = None, refresh_s: float = DEFAULT
 
 
 def serve(
-    url: str,
+    url: str | Sequence[str],
     host: str = "127.0.0.1",
     port: int = 8050,
     debug: bool = False,
     *,
     study: str | None = None,
     refresh_s: float = DEFAULT_REFRESH_S,
+    labels: Sequence[str] | None = None,
 ) -> None:
     """Serves the dashboard until interrupted (binds ``host``: loopback by default).
 
     Args:
-        url: The store's SQLAlchemy URL.
+        url: The store's SQLAlchemy URL, or several.
         host: Interface to listen on; anything but loopback exposes the study's configs
             to the network without authentication.
         port: TCP port.
         debug: Dash's debug mode (hot reload and the in-page error overlay).
         study: The study selected first.
         refresh_s: Seconds between reloads; 0 turns reloading off.
+        labels: Short names of the stores, when several.
     """
-    app = create_app(url, study=study, refresh_s=refresh_s)
+    app = create_app(url, study=study, refresh_s=refresh_s, labels=labels)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     app.logger.setLevel(logging.WARNING)
     options: dict[str, Any] = {"dev_tools_silence_routes_logging": True}

@@ -44,6 +44,7 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "error",
     "node_id",
     "host",
+    "search_error",
     "grouping",
 )
 #: Fixed columns of the evaluations frame, in order.
@@ -276,6 +277,7 @@ def _trial_columns(session: Session, study_ids: list[int]) -> list[Sequence[Any]
         t.error,
         t.node_id,
         t.host,
+        t.search_error,
     )
     json_columns = [_as_text(getattr(t, name)) for name in _trial_json()]
     query = (
@@ -435,6 +437,7 @@ _TRIAL_PLAIN = (
     "error",
     "node_id",
     "host",
+    "search_error",
 )
 
 

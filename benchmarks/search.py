@@ -30,10 +30,12 @@ import pandas as pd
 import yaml
 
 from analysis import hypervolume_within_noise, load_study, seed_summary
+from study._samplers import SAMPLERS as REGISTERED
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
 BASELINE = "random"
+#: Every registered sampler, the default first and the baseline last.
+SAMPLERS = ("tpe", *(n for n in REGISTERED.names() if n not in ("tpe", BASELINE)), BASELINE)
 OBJECTIVES = [("delta_t", "maximize"), ("sparsity", "maximize")]
 FULL = {"trials": 8, "iterations": 100, "seeds": 3, "scenes": {}}
 QUICK = {

@@ -24,6 +24,8 @@ from pydantic import (
 )
 
 from search_spaces import METHOD_OBJECTIVES, SEARCH_SPACES, SearchSpace, SearchSpaceError
+from study._objectives import OBJECTIVE_COLUMNS, is_objective
+from study._samplers import SAMPLERS
 from study.store._url import redact_url
 from trials.errors import ParetuneError
 from trials.registry import unknown_name_message
@@ -31,17 +33,8 @@ from trials.registry import unknown_name_message
 StrictInt = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
-"""Optuna samplers a study can use (``tpe`` is multi-objective TPE)."""
-
 SCHEDULER_NAMES = ("fifo", "mo-asha")
 """Trial schedulers (``study._scheduler.SCHEDULERS``); ``fifo`` stops no trial early."""
-
-SCHEDULED_OBJECTIVES = ("delta_t", "sparsity")
-"""Objectives every evaluation reports (besides ``metric:<task>:<name>``): what mo-asha ranks."""
-
-OBJECTIVE_COLUMNS = ("delta_t", "sparsity", "parameters", "flops", "wall_time_s", "device_s")
-"""Trial columns usable as objectives, besides ``metric:<task>:<name>`` and ``delta:<task>``."""
 
 Direction = Literal["maximize", "minimize"]
 
@@ -70,15 +63,20 @@ _STUDY_OWNED = {
     "eval_every": "budget.eval_every",
     "reference": "reference",
 }
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_OBJECTIVE_PATTERN = re.compile(r"^(metric:[^:\s]+:[^:\s]+|delta:[^:\s]+)$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+STUDY_NAME_RULE = "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+
+
+def is_study_name(name: str) -> bool:
+    """Whether ``name`` can name a study (and its folder under ``paretune-runs``)."""
+    return isinstance(name, str) and bool(_SLUG.fullmatch(name))
 
 
 def check_objectives(objectives: list[tuple[str, Direction]]) -> list[tuple[str, Direction]]:
     """Objectives must be known trial columns (or metric/delta patterns), each once."""
     names = [name for name, _ in objectives]
     for name in names:
-        if name not in OBJECTIVE_COLUMNS and not _OBJECTIVE_PATTERN.match(name):
+        if not is_objective(name):
             raise ValueError(
                 unknown_name_message("objective", name, list(OBJECTIVE_COLUMNS))
                 + "; or metric:<task>:<metric>, delta:<task>"
@@ -281,7 +279,7 @@ class SamplerSpec(_Spec):
     @classmethod
     def _known_sampler(cls, name: str) -> str:
         if name not in SAMPLERS:
-            raise ValueError(unknown_name_message("sampler", name, list(SAMPLERS)))
+            raise ValueError(unknown_name_message("sampler", name, SAMPLERS.names()))
         return name
 
 
@@ -340,10 +338,8 @@ class StudyConfig(_Spec):
     @field_validator("name")
     @classmethod
     def _slug(cls, name: str) -> str:
-        if not _SLUG.match(name) or len(name) > 100:
-            raise ValueError(
-                "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
-            )
+        if not is_study_name(name):
+            raise ValueError(STUDY_NAME_RULE)
         return name
 
     @field_validator("tasks")
@@ -448,13 +444,6 @@ class StudyConfig(_Spec):
                 f"scheduler.grace_period: must be < budget.iterations ({budget.iterations}) "
                 f"(got {spec.grace_period})"
             )
-        for name, _ in self.objectives:
-            if name not in SCHEDULED_OBJECTIVES and not name.startswith("metric:"):
-                raise ValueError(
-                    f"scheduler.name: mo-asha ranks objectives reported at every evaluation "
-                    f"({', '.join(SCHEDULED_OBJECTIVES)}, metric:<task>:<metric>); "
-                    f"objective {name!r} is known only when a trial ends"
-                )
         return self
 
     @model_validator(mode="after")
@@ -684,3 +673,61 @@ def format_validation_error(error: ValidationError) -> str:
     if loc and loc[0] == "storage" and isinstance(value, str):
         value = redact_url(value)
     return f"{where}: {rule} (got {_shown(value)})"
+
+
+# --- comparing configs -------------------------------------------------------------------
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"budget.iterations": 300, "methods[0].name": "adapmtl", ...}``."""
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat or {prefix: {}}
+    if isinstance(value, list) and value and any(isinstance(v, Mapping) for v in value):
+        flat = {}
+        for index, item in enumerate(value):
+            flat.update(_flatten(item, f"{prefix}[{index}]"))
+        return flat
+    return {prefix: value}
+
+
+def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple]:
+    """``{key: (stored value, new value)}`` for every setting that differs."""
+    old, fresh = _flatten(dict(stored)), _flatten(dict(new))
+    missing = object()
+    changes = {}
+    for key in sorted(set(old) | set(fresh)):
+        before, after = old.get(key, missing), fresh.get(key, missing)
+        if before != after:
+            changes[key] = (
+                None if before is missing else before,
+                None if after is missing else after,
+            )
+    return changes
+
+
+_GROWABLE = re.compile(r"^(budget\.trials_per_method|methods\[\d+\]\.trials)$")
+
+
+def resume_changes(stored: StudyConfig, new: StudyConfig) -> dict[str, tuple]:
+    """The differences of ``new`` that ``resume --config`` may not apply: anything but
+    more trials per method (``budget.trials_per_method``, ``methods[].trials``)."""
+    changes = config_differences(stored.public_dict(), new.public_dict())
+    refused = {key: change for key, change in changes.items() if not _GROWABLE.match(key)}
+    if refused or not changes:
+        return refused  # the methods differ in more than their trial counts
+    fewer = [
+        spec.run_name
+        for spec in stored.methods
+        if new.trials_for(spec.run_name) < stored.trials_for(spec.run_name)
+    ]
+    if fewer:
+        refused.update({key: change for key, change in changes.items() if key not in refused})
+    return refused
+
+
+def describe_differences(changes: Mapping[str, tuple]) -> str:
+    """One line per difference: ``key: stored -> new``."""
+    return "\n".join(
+        f"  {key}: {before!r} -> {after!r}" for key, (before, after) in changes.items()
+    )

@@ -9,8 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from study._console import console
-from study._recorder import route_of
-from study._trainable import ERROR_KEY, FINAL_KEY
+from study._tune_config import ERROR_KEY, FINAL_KEY, route_of
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -56,8 +55,8 @@ class ProgressView(Callback):
 
     @staticmethod
     def _key(trial: Trial) -> tuple[str, int]:
-        method, seed, _ = route_of(trial.config)
-        return method, seed
+        route = route_of(trial.config)
+        return route.method, route.seed
 
     def _refresh(self, key: tuple[str, int]) -> None:
         best = self.best.get(key)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from trials.errors import ParetuneError
@@ -60,21 +65,82 @@ def runtime_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
     return {"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})}}
 
 
+def _loopback_only() -> None:
+    """Keeps a local Ray on 127.0.0.1.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when it is first imported; when it is
+    off, every Ray server takes the loopback address instead of the machine's outward one.
+    The variable is set for Ray's own processes and the constant for this one, which may
+    have imported Ray already.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+@dataclass
+class LocalRay:
+    """A local Ray this process started, with the reaper that stops it if we die.
+
+    Attributes:
+        session: the folder Ray keeps its session in (sockets, logs); the driver lease
+            stores it so that a later ``run``/``resume`` can clean up after a crash.
+    """
+
+    session: Path
+    reaper: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Shuts Ray down; the reaper then stops anything left (the logs stay)."""
+        import ray
+
+        ray.shutdown()
+        if self.reaper.stdin is not None:
+            self.reaper.stdin.close()
+        try:
+            self.reaper.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.reaper.kill()
+
+
+def ray_session_root() -> Path:
+    """Where local Ray sessions live (under ``RAY_TMPDIR`` if set): a short path, because
+    Ray's socket paths must be."""
+    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    return Path(base) / f"paretune-ray-{os.getuid()}"
+
+
+def _start_reaper(session: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        # -I: no working directory on the import path (a user's study/ folder there)
+        [sys.executable, "-I", "-m", "study._reaper", str(os.getpid()), str(session)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C or a kill of the driver's group spares it
+    )
+
+
 def start_ray(
     address: str | None,
     num_cpus: float | None = None,
     verbose: bool = False,
     env: dict[str, str] | None = None,
-) -> None:
+) -> LocalRay | None:
     """Joins ``address``, or starts a local single-node Ray bound to 127.0.0.1.
 
     Ray otherwise binds to the machine's outward address; the local default keeps every
-    Ray server on 127.0.0.1 (nothing listens on the LAN).
+    Ray server on 127.0.0.1 (nothing listens on the LAN). A local Ray gets its own
+    session folder and a reaper (:mod:`study._reaper`): it cannot outlive this process.
+
+    Returns:
+        The local Ray started here (None when joining a cluster or Ray already runs).
     """
     import ray
 
     if ray.is_initialized():
-        return
+        return None
     common: dict[str, Any] = {
         "runtime_env": runtime_environment(env),
         "log_to_driver": verbose,
@@ -84,7 +150,22 @@ def start_ray(
     if address:
         check_address(address)
         ray.init(address=address, **common)
-        return
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        return None
+    _loopback_only()
     cpus = None if num_cpus is None else max(1, int(num_cpus))
-    ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+    root = ray_session_root()
+    root.mkdir(mode=0o700, exist_ok=True)
+    session = Path(tempfile.mkdtemp(prefix="s", dir=root))
+    reaper = _start_reaper(session)
+    try:
+        ray.init(
+            num_cpus=cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            _temp_dir=str(session),
+            **common,
+        )
+    except BaseException:
+        LocalRay(session, reaper).stop()
+        raise
+    return LocalRay(session, reaper)

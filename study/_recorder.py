@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from study._trainable import ERROR_KEY, FINAL_KEY, FIXED_KEY, ROUTE_KEY, trial_fields
+from study._objectives import objective_value
+from study._tune_config import ERROR_KEY, FINAL_KEY, route_of, searched_params, trial_fields
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -18,19 +19,6 @@ if TYPE_CHECKING:
     from study.store import BaseResultStore
 
 logger = logging.getLogger(__name__)
-
-
-def searched_params(config: dict[str, Any]) -> dict[str, Any]:
-    """The searcher's suggestions of a Tune config (the fixed part left out)."""
-    return {name: value for name, value in config.items() if name not in (FIXED_KEY, ROUTE_KEY)}
-
-
-def route_of(config: dict[str, Any]) -> tuple[str, int, bool]:
-    """``(method, seed, is_reference)`` of a Tune trial's config."""
-    route = config.get(ROUTE_KEY) or {}
-    fixed = config.get(FIXED_KEY) or {}
-    method = route.get("method", fixed.get("method", ""))
-    return method, int(route.get("seed", fixed.get("seed", 0))), bool(route.get("reference"))
 
 
 def _error_text(trial: Trial) -> str:
@@ -43,10 +31,10 @@ def _error_text(trial: Trial) -> str:
     return "trial failed in Ray (worker or node lost)"
 
 
-def final_fields(final: dict[str, Any], cpus: float, gpus: float) -> dict[str, Any]:
-    """Store columns of a finished trial from its ``TrialResult`` dict."""
+def final_fields(final: dict[str, Any], share: float) -> dict[str, Any]:
+    """Store columns of a finished trial from its ``TrialResult`` dict (``share``: the
+    CPUs or GPUs it held)."""
     sparsity = final["sparsity"]
-    wall = float(final["wall_time_s"])
     return {
         "status": "COMPLETE",
         "metrics": final["metrics"],
@@ -57,8 +45,8 @@ def final_fields(final: dict[str, Any], cpus: float, gpus: float) -> dict[str, A
         "delta_t": final.get("delta_t"),
         "delta_t_per_task": final.get("delta_t_per_task") or {},
         "iterations": final["iterations"],
-        "wall_time_s": wall,
-        "device_s": wall * (gpus if gpus > 0 else cpus),
+        "wall_time_s": float(final["wall_time_s"]),
+        "device_s": objective_value("device_s", final, share),
         "parameters": final.get("parameters"),
         "flops": final.get("flops"),
         "grouping": final.get("grouping") or {},
@@ -71,7 +59,8 @@ class StoreRecorder(Callback):
 
     ``runs`` maps ``(method, seed)`` to the method run id trials are stored under. When a
     dense reference finishes, its metrics are posted on the reference ``board`` (see
-    :mod:`study._board`) so that the other trials of its seed can be scored.
+    :mod:`study._board`) so that the other trials of its seed can be scored. An outcome
+    that did not reach the trial's Optuna study is stored as the trial's ``search_error``.
     """
 
     def __init__(
@@ -80,8 +69,7 @@ class StoreRecorder(Callback):
         runs: dict[tuple[str, int], int],
         *,
         router: StudyRouter | None,
-        cpus: float,
-        gpus: float,
+        share: float,
         versions: dict[str, str | None],
         board: Any = None,
         scheduler: RoutedScheduler | None = None,
@@ -91,8 +79,7 @@ class StoreRecorder(Callback):
         self.last_evaluation: dict[str, dict[str, Any]] = {}
         self.runs = runs
         self.router = router
-        self.cpus = cpus
-        self.gpus = gpus
+        self.share = share
         self.versions = versions
         self.board = board
         self.trial_ids: dict[str, int] = {}
@@ -107,16 +94,16 @@ class StoreRecorder(Callback):
         if known is not None:
             return known
         fields = trial_fields(trial.config)
-        method, seed, is_reference = route_of(trial.config)
+        route = route_of(trial.config)
         number = self.router.optuna_number(trial.trial_id) if self.router else None
         trial_id = self.store.add_trial(
-            self.runs[(method, seed)],
+            self.runs[(route.method, route.seed)],
             params=searched_params(trial.config),
             config=fields,
-            seed=seed,
+            seed=route.seed,
             tune_trial_id=trial.trial_id,
             optuna_trial_number=number,
-            is_reference=is_reference,
+            is_reference=route.reference,
             versions=self.versions,
             started_at=datetime.now(UTC),
         )
@@ -124,13 +111,13 @@ class StoreRecorder(Callback):
         return trial_id
 
     def _post_reference(self, trial: Trial, metrics: dict[str, Any] | None, error: str) -> None:
-        _, seed, is_reference = route_of(trial.config)
-        if not is_reference or self.board is None:
+        route = route_of(trial.config)
+        if not route.reference or self.board is None:
             return
         if metrics is None:
-            self.board.fail.remote(seed, error)
+            self.board.fail.remote(route.seed, error)
         else:
-            self.board.post.remote(seed, metrics)
+            self.board.post.remote(route.seed, metrics)
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -146,9 +133,7 @@ class StoreRecorder(Callback):
             self.store.add_evaluation(trial_id, result["evaluation"])
             self.last_evaluation[trial.trial_id] = result["evaluation"]
         if FINAL_KEY in result:
-            fields = final_fields(result[FINAL_KEY], self.cpus, self.gpus)
-            if route_of(trial.config)[2]:  # the reference's Delta_T is 0 by definition
-                fields["delta_t"] = 0.0
+            fields = final_fields(result[FINAL_KEY], self.share)
             self.store.update_trial(trial_id, **fields, **where)
             self.finished[trial.trial_id] = "COMPLETE"
             self._post_reference(trial, fields["metrics"], "")
@@ -178,11 +163,20 @@ class StoreRecorder(Callback):
         )
         self.finished[trial.trial_id] = "FAILED"
         self._post_reference(trial, None, error)
+        self._store_search_problem(trial)
+
+    def _store_search_problem(self, trial: Trial) -> None:
+        """Stores why the trial's outcome did not reach Optuna, if it did not."""
+        problem = self.router.search_problem(trial.trial_id) if self.router else None
+        if problem:
+            self.store.update_trial(self._trial_id(trial), search_error=problem)
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        """A trial the scheduler stopped early is stored PRUNED with its last evaluation."""
+        """Stores a failed ``tell``; a trial the scheduler stopped early is stored PRUNED
+        with its last evaluation."""
+        self._store_search_problem(trial)
         if trial.trial_id in self.finished or self.scheduler is None:
             return
         rung = self.scheduler.stopped_rung(trial.trial_id)
@@ -191,7 +185,6 @@ class StoreRecorder(Callback):
         fields: dict[str, Any] = {"status": "PRUNED", "rung": rung}
         last = self.last_evaluation.get(trial.trial_id)
         if last is not None:
-            elapsed = float(last["elapsed_s"])
             fields.update(
                 metrics=last["metrics"],
                 sparsity=last["sparsity"],
@@ -199,9 +192,12 @@ class StoreRecorder(Callback):
                 thresholds=last.get("thresholds") or {},
                 task_weights=last.get("task_weights") or {},
                 delta_t=last.get("delta_t"),
+                delta_t_per_task=last.get("delta_t_per_task") or {},
                 iterations=last["iteration"],
-                wall_time_s=elapsed,
-                device_s=elapsed * (self.gpus if self.gpus > 0 else self.cpus),
+                wall_time_s=float(last["elapsed_s"]),
+                device_s=objective_value("device_s", last, self.share),
+                flops=last.get("flops"),
+                parameters=last.get("parameters"),
             )
         self.store.update_trial(self._trial_id(trial), **fields, finished_at=datetime.now(UTC))
         self.finished[trial.trial_id] = "PRUNED"

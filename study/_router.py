@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from study._recorder import route_of
-from study._trainable import ERROR_KEY, FIXED_KEY, ROUTE_KEY
+from study._tune_config import ERROR_KEY, TrialRoute, encode, route_of
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -33,6 +32,8 @@ class Route:
         remaining: trials still to start.
         search: the method's Optuna searcher (None for a reference: nothing to search).
         board: the name of the reference board trials read.
+        objectives: what its trials report by name (its search's objectives).
+        device_share: CPUs or GPUs one trial holds (for ``device_s``).
     """
 
     method: str
@@ -41,10 +42,23 @@ class Route:
     remaining: int
     search: Any = None
     board: str = ""
+    objectives: tuple[str, ...] = ()
+    device_share: float = 1.0
 
     @property
     def is_reference(self) -> bool:
         return self.search is None
+
+    def trial_route(self) -> TrialRoute:
+        """What its trials carry in their Tune config."""
+        return TrialRoute(
+            self.method,
+            self.seed,
+            reference=self.is_reference,
+            board=self.board,
+            objectives=self.objectives,
+            device_share=self.device_share,
+        )
 
 
 class StudyRouter(Searcher):
@@ -96,12 +110,7 @@ class StudyRouter(Searcher):
             params = suggested
         route.remaining -= 1
         self.owner[trial_id] = route
-        where = {"method": route.method, "seed": route.seed, "board": route.board}
-        return {
-            FIXED_KEY: dict(route.fields),
-            ROUTE_KEY: {**where, "reference": route.is_reference},
-            **params,
-        }
+        return encode(route.fields, route.trial_route(), params)
 
     def route_of(self, trial_id: str) -> Route | None:
         """The method run a trial belongs to."""
@@ -113,6 +122,13 @@ class StudyRouter(Searcher):
         if route is None or route.search is None:
             return None
         return route.search.optuna_number(trial_id)
+
+    def search_problem(self, trial_id: str) -> str | None:
+        """Why a trial's outcome did not reach its Optuna study as a result (None: it did)."""
+        route = self.owner.get(trial_id)
+        if route is None or route.search is None:
+            return None
+        return route.search.problems.get(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         route = self.owner.get(trial_id)
@@ -157,12 +173,12 @@ class RoutedScheduler(FIFOScheduler):
         return {**self.__dict__, "factory": None}
 
     def _scheduler(self, trial: Trial) -> TrialScheduler | None:
-        method, seed, is_reference = route_of(trial.config)
-        if is_reference:
+        route = route_of(trial.config)
+        if route.reference:
             return None
-        key = (method, seed)
+        key = (route.method, route.seed)
         if key not in self.schedulers:
-            self.schedulers[key] = self.factory(method)
+            self.schedulers[key] = self.factory(route.method)
         return self.schedulers[key]
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from study._board import REFERENCE_FAILED
+from study._objectives import device_share, objective_vector
 from study._trainable import run_tune_trial
 from trials.errors import ParetuneError
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from search_spaces import SearchSpace
     from study._config import GroupingSource, StudyConfig
+    from study._driver import Driver
     from study._router import Route
     from study.store import BaseResultStore
 
@@ -34,6 +36,33 @@ OBJECTIVE_MODES = {"maximize": "max", "minimize": "min"}
 
 class ReferenceFailed(ParetuneError):
     """A seed's dense reference failed, so its searched trials could not be scored."""
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What ``resume`` settled after a stopped driver.
+
+    Attributes:
+        interrupted: trials left RUNNING in the results store, now FAILED.
+        told: Optuna trials left RUNNING whose result had reached the store, now told it.
+        failed: Optuna trials left RUNNING without a stored result, now FAIL.
+    """
+
+    interrupted: int = 0
+    told: int = 0
+    failed: int = 0
+
+    def describe(self) -> str:
+        """One line for the console (empty when nothing needed settling)."""
+        parts = []
+        if self.interrupted:
+            parts.append(f"marked {self.interrupted} interrupted trial(s) FAILED")
+        if self.told or self.failed:
+            parts.append(
+                f"settled {self.told + self.failed} Optuna trial(s) left running "
+                f"({self.told} with their stored result, {self.failed} as FAIL)"
+            )
+        return "; ".join(parts)
 
 
 def is_final_failure(error: str | None) -> bool:
@@ -140,28 +169,38 @@ class StudyRunner:
             versions=self.versions,
         )
 
-    def reconcile(self) -> int:
-        """After a killed driver: its RUNNING trials become FAILED (store and Optuna)."""
-        from study._search import fail_running_trials
+    def reconcile(self) -> Reconciled:
+        """After a stopped driver: its RUNNING trials become FAILED; Optuna trials it left
+        RUNNING are told their stored result, or FAIL."""
+        from study._search import settle_running_trials
 
-        changed = self.store.mark_running_as_failed(self.config.name, INTERRUPTED)
+        interrupted = self.store.mark_running_as_failed(self.config.name, INTERRUPTED)
+        told = failed = 0
         for plan in plan_methods(self.config):
             name = optuna_study_name(self.config.name, plan.method, plan.seed)
-            changed += fail_running_trials(self._optuna(), name, self._stored_values(plan))
-        return changed
+            complete, fail = settle_running_trials(self._optuna(), name, self._stored_values(plan))
+            told, failed = told + complete, failed + fail
+        return Reconciled(interrupted, told, failed)
 
     def _stored_values(self, plan: MethodPlan) -> dict[int, list[float]]:
         """Objective values of the run's finished trials, by Optuna trial number: a driver
         stopped between storing a result and telling Optuna tells it on resume."""
+        from dataclasses import asdict
+
         objectives = [name for name, _ in self.config.objectives_for(plan.method)]
         values = {}
         for trial in self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed):
             if trial.status != "COMPLETE" or trial.optuna_trial_number is None:
                 continue
-            row = [getattr(trial, name, None) for name in objectives]
-            if all(isinstance(v, int | float) for v in row):
-                values[trial.optuna_trial_number] = [float(v) for v in row]
+            vector = objective_vector(objectives, asdict(trial), self._share)
+            if vector is not None:
+                values[trial.optuna_trial_number] = vector
         return values
+
+    @property
+    def _share(self) -> float:
+        resources = self.config.resources
+        return device_share(resources.cpus_per_trial, resources.gpus_per_trial)
 
     def _optuna(self) -> optuna.storages.BaseStorage:
         if self._optuna_storage is None:
@@ -169,55 +208,77 @@ class StudyRunner:
         return self._optuna_storage
 
     # -- running -----------------------------------------------------------------------
-    def run(self, progress: Progress) -> None:
+    def run(self, progress: Progress, driver: Driver | None = None) -> list[str]:
         """Runs whatever the study still lacks, every method and seed in one Tune run.
 
         The dense references are suggested first and train beside the searched trials,
         which read a reference's metrics from the board once it has finished (Delta_T).
         Methods that prune a grouped architecture of this study's own architecture search
-        run in a second Tune run, once that search has finished.
+        run in a second Tune run, once that search has finished. A local Ray started here
+        is stopped before returning (and by its reaper if this process dies).
+
+        Returns:
+            Why the study is not COMPLETE although its trials ran: results that did not
+            reach Optuna (the study is then stored INCOMPLETE). Empty when COMPLETE.
         """
-        from study._board import create_board
         from study._ray import start_ray
 
-        name = self.config.name
         plans = plan_methods(self.config)
         self._check_grouping_sources(plans)
-        self.store.set_study_status(name, "RUNNING")
+        self.store.set_study_status(self.config.name, "RUNNING")
         with working_directory(self.study_dir):
-            start_ray(self.config.ray_address, verbose=self.verbose, env=self._worker_env())
-            board, board_name = create_board()
-            references = self._reference_plans()
-            runs = {(REFERENCE_METHOD, seed): run_id for seed, run_id in references.items()}
-            bars: dict[tuple[str, int], tuple[str, int, int]] = {}
-            routes = []
-            for seed in references:
-                existing = self.store.reference_trial(name, seed)
-                if existing is not None:
-                    board.post.remote(seed, existing.metrics)
-                else:
-                    routes.append(self._reference_route(seed))
-                    bars[(REFERENCE_METHOD, seed)] = (f"{REFERENCE_METHOD} (seed {seed})", 1, 0)
-            board_name = board_name if references else ""
-            for stage in (False, True):  # first the study's own model, then grouped ones
-                for plan in plans:
-                    if (plan.grouping is not None) != stage:
-                        continue
-                    run_id, route, done = self._method_route(plan, board_name)
-                    runs[(plan.method, plan.seed)] = run_id
-                    bars[(plan.method, plan.seed)] = (plan.label, plan.trials, done)
-                    if route.remaining > 0:
-                        routes.append(route)
-                if routes:
-                    self._tune(routes, runs, bars, board, progress)
-                routes, bars = [], {}
-            failed_seeds = self._finish_runs(references, plans, runs)
+            local = start_ray(self.config.ray_address, verbose=self.verbose, env=self._worker_env())
+            if local is not None and driver is not None:
+                driver.uses_ray_session(local.session)
+            try:
+                failed_seeds = self._run_stages(plans, progress)
+            finally:
+                if local is not None:
+                    local.stop()
         if failed_seeds:
+            self.store.set_study_status(self.config.name, "FAILED")
             seeds = ", ".join(map(str, failed_seeds))
             raise ReferenceFailed(
-                f"the dense reference trial failed for seed {seeds}; see 'paretune status {name}'"
+                f"the dense reference trial failed for seed {seeds}; "
+                f"see 'paretune status {self.config.name}'"
             )
-        self.store.set_study_status(name, "COMPLETE")
+        from study._audit import search_problems
+
+        problems = search_problems(self.store, self._optuna(), self.config)
+        self.store.set_study_status(self.config.name, "INCOMPLETE" if problems else "COMPLETE")
+        return problems
+
+    def _run_stages(self, plans: list[MethodPlan], progress: Progress) -> list[int]:
+        """The Tune runs of the study; returns the seeds whose reference failed."""
+        from study._board import create_board
+
+        name = self.config.name
+        board, board_name = create_board()
+        references = self._reference_plans()
+        runs = {(REFERENCE_METHOD, seed): run_id for seed, run_id in references.items()}
+        bars: dict[tuple[str, int], tuple[str, int, int]] = {}
+        routes = []
+        for seed in references:
+            existing = self.store.reference_trial(name, seed)
+            if existing is not None:
+                board.post.remote(seed, existing.metrics)
+            else:
+                routes.append(self._reference_route(seed))
+                bars[(REFERENCE_METHOD, seed)] = (f"{REFERENCE_METHOD} (seed {seed})", 1, 0)
+        board_name = board_name if references else ""
+        for stage in (False, True):  # first the study's own model, then grouped ones
+            for plan in plans:
+                if (plan.grouping is not None) != stage:
+                    continue
+                run_id, route, done = self._method_route(plan, board_name)
+                runs[(plan.method, plan.seed)] = run_id
+                bars[(plan.method, plan.seed)] = (plan.label, plan.trials, done)
+                if route.remaining > 0:
+                    routes.append(route)
+            if routes:
+                self._tune(routes, runs, bars, board, progress)
+            routes, bars = [], {}
+        return self._finish_runs(references, plans, runs)
 
     def _check_grouping_sources(self, plans: list[MethodPlan]) -> None:
         """Fails early on a grouping source that cannot exist by the time it is needed."""
@@ -246,7 +307,7 @@ class StudyRunner:
         from study._router import Route
 
         fields = self.config.trial_config(REFERENCE_METHOD, {}, seed)
-        return Route(REFERENCE_METHOD, seed, fields, remaining=1)
+        return Route(REFERENCE_METHOD, seed, fields, remaining=1, device_share=self._share)
 
     def _finished_count(self, plan: MethodPlan) -> int:
         trials = self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed)
@@ -259,7 +320,8 @@ class StudyRunner:
     def _method_route(self, plan: MethodPlan, board: str) -> tuple[int, Route, int]:
         """The method run's id, its route (trials still to run) and its finished count."""
         from study._router import Route
-        from study._search import StudySearch, build_sampler
+        from study._samplers import build_sampler, sampler_seed
+        from study._search import StudySearch, stored_trial_count
 
         name = optuna_study_name(self.config.name, plan.method, plan.seed)
         run_id = self.store.start_method_run(
@@ -272,11 +334,12 @@ class StudyRunner:
         done = self._finished_count(plan)
         sampler = self.config.sampler
         objectives = self.config.objectives_for(plan.method)
+        seed = sampler_seed(sampler.seed, plan.seed, stored_trial_count(self._optuna(), name))
         search = StudySearch(
             space=plan.space.to_optuna(),
             metric=[objective for objective, _ in objectives],
             mode=[OBJECTIVE_MODES[direction] for _, direction in objectives],
-            sampler=build_sampler(sampler.name, sampler.seed + plan.seed, sampler.options),
+            sampler=build_sampler(sampler.name, seed, sampler.options),
             study_name=name,
             storage=self._optuna(),
         )
@@ -288,7 +351,16 @@ class StudyRunner:
             fields["grouping"] = grouping_fields(source)
         existing = self.store.reference_trial(self.config.name, plan.seed)
         fields["reference"] = existing.metrics if existing is not None else None
-        route = Route(plan.method, plan.seed, fields, plan.trials - done, search, board)
+        route = Route(
+            plan.method,
+            plan.seed,
+            fields,
+            plan.trials - done,
+            search,
+            board,
+            objectives=tuple(objective for objective, _ in objectives),
+            device_share=self._share,
+        )
         return run_id, route, done
 
     def _finish_runs(
@@ -341,8 +413,7 @@ class StudyRunner:
             self.store,
             runs,
             router=router,
-            cpus=resources.cpus_per_trial,
-            gpus=resources.gpus_per_trial,
+            share=self._share,
             versions=self.versions,
             board=board,
             scheduler=scheduler,

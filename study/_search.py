@@ -1,52 +1,138 @@
-"""Optuna as Ray Tune's searcher: seeded samplers, RDB storage, failures told as FAIL."""
+"""Optuna as Ray Tune's searcher: seeded samplers, RDB storage, every outcome told.
+
+Ray's ``OptunaSearch`` swallows a failed ``tell`` with a log line and tells a result
+without objective values as PRUNED; both leave a search that learned nothing while the
+study looks fine. :class:`StudySearch` tells Optuna exactly what happened and keeps every
+``tell`` that did not go through, so the study can store it and refuse to call itself
+COMPLETE.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from study._trainable import ERROR_KEY
+from study._tune_config import ERROR_KEY
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
+logger = logging.getLogger(__name__)
+
+#: How often a suggestion that repeats a finished configuration is drawn again.
+MAX_REDRAWS = 10
+_STATE = optuna.trial.TrialState
 
 
-def build_sampler(name: str, seed: int, options: dict[str, Any] | None = None) -> Any:
-    """A seeded Optuna sampler; samplers are not persisted, so resume re-creates them."""
-    options = dict(options or {})
-    if name == "tpe":
-        options.setdefault("multivariate", True)
-        return optuna.samplers.TPESampler(seed=seed, **options)
-    if name == "nsga2":
-        options.setdefault("population_size", 8)
-        return optuna.samplers.NSGAIISampler(seed=seed, **options)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, **options)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed, **options)
-    raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)} but got {name!r}")
+def stored_trial_count(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """Trials the Optuna study ``study_name`` already holds (0 if it does not exist)."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+def _finite_values(names: Sequence[str], result: Mapping[str, Any]) -> tuple[list[float], str]:
+    """The objective values of a result, or ``([], problem)`` naming a missing one."""
+    values = []
+    for name in names:
+        value = result.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return [], f"the trial reported no value for objective {name!r}"
+        if not math.isfinite(value):
+            return [], f"the trial reported {value} for objective {name!r}"
+        values.append(float(value))
+    return values, ""
 
 
 class StudySearch(OptunaSearch):
-    """``OptunaSearch`` that tells Optuna FAIL when a trial reports ``paretune_error``.
+    """``OptunaSearch`` that tells Optuna every outcome and records the ``tell``s that fail.
 
-    Ray's adapter would otherwise ``tell`` a result without objective values, which Optuna
-    rejects, leaving the Optuna trial RUNNING forever.
+    * A finished trial is told COMPLETE with the values of every objective, read from the
+      trial's result by name; a trial that raised, or reported no finite value for some
+      objective, is told FAIL.
+    * :attr:`problems` maps a Tune trial id to why its outcome did not reach Optuna as a
+      result (a missing objective, or the ``tell`` itself failing).
+    * A suggestion repeating the parameters of a COMPLETE trial of the same Optuna study
+      (a resumed sampler, a small discrete space) is told FAIL with the user attribute
+      ``duplicate_of`` and drawn again, up to :data:`MAX_REDRAWS` times.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems: dict[str, str] = {}
+
+    @property
+    def _study(self) -> optuna.Study:
+        assert self._ot_study is not None, "the searcher has no Optuna study yet"
+        return self._ot_study
+
+    @property
+    def objectives(self) -> list[str]:
+        metric = self.metric
+        return list(metric) if isinstance(metric, list | tuple) else [str(metric)]
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        for attempt in range(MAX_REDRAWS + 1):
+            params = super().suggest(trial_id)
+            ot_trial = self._ot_trials[trial_id]
+            twin = self._finished_twin(ot_trial.params)
+            if twin is None:
+                return params
+            if attempt == MAX_REDRAWS:
+                logger.warning(
+                    "%s: trial %s repeats the parameters of finished trial %s (no new "
+                    "configuration after %d draws)",
+                    self._study.study_name,
+                    ot_trial.number,
+                    twin,
+                    MAX_REDRAWS,
+                )
+                return params
+            ot_trial.set_user_attr("duplicate_of", twin)
+            self._study.tell(ot_trial, state=_STATE.FAIL)
+            del self._ot_trials[trial_id]
+        return None  # unreachable: the loop returns
+
+    def _finished_twin(self, params: dict[str, Any]) -> int | None:
+        """The number of a COMPLETE trial with exactly ``params`` (None: no such trial)."""
+        if not params:
+            return None  # nothing searched: repeated trials are the point
+        for trial in self._study.get_trials(deepcopy=False, states=(_STATE.COMPLETE,)):
+            if trial.params == params:
+                return trial.number
+        return None
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if result is not None and ERROR_KEY in result:
-            result, error = None, True
-        super().on_trial_complete(trial_id, result=result, error=error)
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        values: list[float] = []
+        if not error and result is not None and ERROR_KEY not in result:
+            values, problem = _finite_values(self.objectives, result)
+            if problem:
+                self.problems[trial_id] = problem
+        state = _STATE.COMPLETE if values else _STATE.FAIL
+        self._tell(trial_id, values or None, state)
 
     def on_trial_pruned(self, trial_id: str) -> None:
         """Tells Optuna PRUNED for a trial an early-stopping scheduler stopped."""
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
-        self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+        self._tell(trial_id, None, _STATE.PRUNED)
+
+    def _tell(self, trial_id: str, values: list[float] | None, state: Any) -> None:
+        try:
+            self._study.tell(self._ot_trials[trial_id], values, state=state)
+        except Exception as error:  # a storage failure or a rejected value: keep it
+            reason = f"Optuna did not take the result ({type(error).__name__}: {error})"
+            previous = self.problems.get(trial_id)
+            self.problems[trial_id] = f"{previous}; {reason}" if previous else reason
+            logger.warning("%s: %s", self._study.study_name, reason)
         self._completed_trials.add(trial_id)
 
     def optuna_number(self, trial_id: str) -> int | None:
@@ -55,25 +141,28 @@ class StudySearch(OptunaSearch):
         return None if trial is None else trial.number
 
 
-def fail_running_trials(
+def settle_running_trials(
     storage: optuna.storages.BaseStorage,
     study_name: str,
     finished: dict[int, list[float]] | None = None,
-) -> int:
-    """Settles Optuna trials left RUNNING by a killed driver; returns how many.
+) -> tuple[int, int]:
+    """Settles Optuna trials left RUNNING by a stopped driver.
 
     A trial whose number is in ``finished`` (its result reached the results store) is
     told those objective values; every other one becomes FAIL.
+
+    Returns:
+        ``(told COMPLETE, told FAIL)``.
     """
     try:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
-        return 0
-    stale = storage.get_all_trials(
-        study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-    )
+        return 0, 0
+    stale = storage.get_all_trials(study_id, deepcopy=False, states=(_STATE.RUNNING,))
+    complete = 0
     for trial in stale:
         values = (finished or {}).get(trial.number)
-        state = optuna.trial.TrialState.COMPLETE if values else optuna.trial.TrialState.FAIL
+        state = _STATE.COMPLETE if values else _STATE.FAIL
         storage.set_trial_state_values(trial._trial_id, state, values)
-    return len(stale)
+        complete += state == _STATE.COMPLETE
+    return complete, len(stale) - complete

@@ -23,34 +23,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-FIXED_KEY = "paretune"
-ROUTE_KEY = "paretune_route"
-FINAL_KEY = "paretune_final"
-ERROR_KEY = "paretune_error"
+from study._objectives import objective_values
+from study._tune_config import (
+    ERROR_KEY,
+    FINAL_KEY,
+    FIXED_KEY,
+    TrialRoute,
+    route_of,
+    trial_fields,
+)
+
 PROGRESS_FILE = "progress.json"
 
 logger = logging.getLogger(__name__)
-
-
-def trial_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """Merges the fixed trial fields with the searched parameters.
-
-    A searched name that is a ``TrialConfig`` field (e.g. ``lr``) sets that field; every
-    other searched name is a parameter of the method.
-    """
-    from trials import TrialConfig
-
-    fixed = dict(config[FIXED_KEY])
-    method_params = dict(fixed.get("method_params") or {})
-    for name, value in config.items():
-        if name in (FIXED_KEY, ROUTE_KEY):
-            continue
-        if name in TrialConfig.model_fields:
-            fixed[name] = value
-        else:
-            method_params[name] = value
-    fixed["method_params"] = method_params
-    return fixed
 
 
 def _where() -> dict[str, str]:
@@ -91,39 +76,33 @@ def _report(metrics: dict[str, Any], progress: dict[str, Any]) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def _objective_values(result: dict[str, Any]) -> dict[str, float]:
-    delta = result.get("delta_t")
-    values = {
-        "delta_t": 0.0 if delta is None else float(delta),
-        "sparsity": float(result["sparsity"]["overall"]),
-        "parameters": float(result.get("parameters", 0)),
-    }
-    for name in ("flops", "wall_time_s"):
-        if result.get(name) is not None:
-            values[name] = float(result[name])
-    return values
+def _reported(record: dict[str, Any], route: TrialRoute) -> dict[str, float]:
+    """What a trial reports to Tune besides its record: the value of every objective."""
+    return objective_values(route.objectives, record, route.device_share)
 
 
-def _reference_reader(config: dict[str, Any]) -> Any:
+def _reference_reader(config: dict[str, Any], route: TrialRoute) -> Any:
     """Where this trial reads its seed's reference (nothing for the reference itself)."""
     from study._board import BoardReader
 
-    fixed = config[FIXED_KEY]
-    route = config.get(ROUTE_KEY) or {}
-    if route.get("reference"):
-        return BoardReader("", int(fixed.get("seed", 0)))
-    return BoardReader(route.get("board", ""), int(fixed.get("seed", 0)), fixed.get("reference"))
+    if route.reference:
+        return BoardReader("", route.seed)
+    return BoardReader(route.board, route.seed, config[FIXED_KEY].get("reference"))
 
 
-def _score(record: dict[str, Any], reference: dict[str, Any] | None) -> None:
-    """Sets ``delta_t`` (and per task, for a final result) of ``record`` in place."""
+def _score(record: dict[str, Any], reference: dict[str, Any] | None, route: TrialRoute) -> None:
+    """Sets ``delta_t`` and ``delta_t_per_task`` of ``record`` in place.
+
+    The reference scores 0 against itself, by definition; without a reference yet, the
+    record is left unscored.
+    """
     from trials.metrics import delta_t
 
-    if reference is None:
-        return
-    record["delta_t"], per_task = delta_t(record["metrics"], reference)
-    if "delta_t_per_task" in record:
-        record["delta_t_per_task"] = per_task
+    if route.reference:
+        record["delta_t"] = 0.0
+        record["delta_t_per_task"] = dict.fromkeys(record["metrics"], 0.0)
+    elif reference is not None:
+        record["delta_t"], record["delta_t_per_task"] = delta_t(record["metrics"], reference)
 
 
 def run_tune_trial(config: dict[str, Any]) -> None:
@@ -131,37 +110,31 @@ def run_tune_trial(config: dict[str, Any]) -> None:
     threads = config[FIXED_KEY].get("threads")
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    route = route_of(config)
     where = _where()
     previous = _read_checkpoint()
     if previous is not None and previous.get("final") is not None:
         final = previous["final"]
-        _report({**_objective_values(final), FINAL_KEY: final, **where}, previous)
+        _report({**_reported(final, route), FINAL_KEY: final, **where}, previous)
         return
 
     from trials import TrialConfig, run_trial
 
-    reader = _reference_reader(config)
+    reader = _reference_reader(config, route)
     evaluations: list[dict[str, Any]] = []
 
     def on_evaluation(evaluation: Any) -> None:
         record = evaluation.model_dump()
-        _score(record, reader.peek())
+        _score(record, reader.peek(), route)
         evaluations.append(record)
-        metrics = {
-            "iteration": record["iteration"],
-            "sparsity": record["sparsity"],
-            "evaluation": record,
-            **where,
-        }
-        if record["delta_t"] is not None:
-            metrics["delta_t"] = record["delta_t"]
-        _report(metrics, {"evaluations": len(evaluations), "final": None})
+        metrics = {"iteration": record["iteration"], "evaluation": record, **where}
+        _report({**metrics, **_reported(record, route)}, {"evaluations": len(evaluations)})
 
     try:
         trial_config = TrialConfig.model_validate({**trial_fields(config), "reference": None})
         result = run_trial(trial_config, on_evaluation=on_evaluation)
         final = result.model_dump(exclude={"evaluations"})
-        _score(final, reader.wait())
+        _score(final, reader.wait(), route)
     except Exception as error:
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
         logger.warning("trial failed: %s", text)
@@ -170,4 +143,4 @@ def run_tune_trial(config: dict[str, Any]) -> None:
             {"final": None, "error": text},
         )
         return
-    _report({**_objective_values(final), FINAL_KEY: final, **where}, {"final": final})
+    _report({**_reported(final, route), FINAL_KEY: final, **where}, {"final": final})

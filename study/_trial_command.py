@@ -38,10 +38,16 @@ def read_reference(path: Path) -> dict[str, dict[str, float]]:
 
 
 def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> Any:
-    """Runs one trial with a progress bar and prints its metrics."""
-    from trials import TrialConfig, run_trial
+    """Runs one trial with a progress bar and prints its metrics.
 
-    config = TrialConfig.model_validate(config_fields)
+    Everything is validated first (names, parameters, grouping, the data folder), so a
+    bad input is one error line before any progress is shown.
+    """
+    from trials import run_trial
+    from trials._validate import validate_data, validate_trial_config
+
+    config = validate_trial_config(config_fields)
+    validate_data(config)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -138,11 +138,17 @@ def resume(
     db: DbOption = None,
     address: AddressOption = None,
     verbose: VerboseOption = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="The study's YAML with more trials per method: extend the study."
+        ),
+    ] = None,
 ) -> None:
     """Finish a study whose driver stopped (interrupted trials are re-run)."""
     from study._commands import resume_command
 
-    resume_command(study, db, address, verbose)
+    resume_command(study, db, address, verbose, config)
 
 
 @app.command()
@@ -193,7 +199,7 @@ def replay(
 
 @app.command()
 def report(
-    study: Annotated[str, typer.Argument(help="Study name.")],
+    study: Annotated[str | None, typer.Argument(help="Study name.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: STUDY_DIR/report).")
     ] = None,
@@ -201,11 +207,22 @@ def report(
     images: Annotated[
         bool, typer.Option("--images", help="Also export PNG/SVG figures (needs kaleido).")
     ] = False,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Every study in --db or under ./paretune-runs (one each)."),
+    ] = False,
 ) -> None:
-    """Write the self-contained HTML report and the tables of a study."""
-    from study._commands import report_command
+    """Write the self-contained HTML report and the tables of a study (or of all)."""
+    from study._commands import report_all_command, report_command
+    from study._errors import UserInputError
 
-    report_command(study, db, out, images)
+    if every == (study is not None):
+        raise UserInputError("give a study name or --all (not both)")
+    if every:
+        report_all_command(db, images)
+    else:
+        assert study is not None
+        report_command(study, db, out, images)
 
 
 @app.command()
@@ -224,24 +241,18 @@ def dashboard(
     import socket
 
     from analysis._dashboard import serve
-    from study._commands import DEFAULT_RUNS_DIR, default_storage_url
+    from study._commands import check_study_name, dashboard_stores
     from study._errors import UserInputError
     from study.store import ResultStore, redact_url
 
-    if db is None and study is not None:
-        path = DEFAULT_RUNS_DIR / study / "paretune.db"
-        if not path.is_file():
-            raise UserInputError(f"no study database at {path.resolve()}; pass --db URL")
-        db = default_storage_url(study)
-    elif db is None:
-        found = sorted(DEFAULT_RUNS_DIR.glob("*/paretune.db"))
-        if not found:
-            raise UserInputError(
-                f"no study database under ./{DEFAULT_RUNS_DIR}/*/paretune.db; pass --db URL"
-            )
-        db = f"sqlite:///{found[0].resolve()}"
-    with ResultStore(db, create=False) as store:  # reachable, and holds the study
-        if study is not None:
+    if study is not None:
+        check_study_name(study)
+    urls, labels = dashboard_stores(db, study)
+    if study is not None:
+        if db is None and study not in labels:
+            raise UserInputError(f"the study database of {study!r} cannot be read; pass --db URL")
+        home = db if db is not None else urls[labels.index(study)]
+        with ResultStore(home, create=False) as store:  # reachable, and holds the study
             store.get_study(study)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -252,8 +263,9 @@ def dashboard(
                 f"--port {port} on {host} cannot be used ({error.strerror}); pick another --port"
             ) from None
     shown = f"[{host}]" if ":" in host else host
+    what = redact_url(urls[0]) if len(urls) == 1 else f"{len(urls)} study databases"
     console.print(
-        f"dashboard of {redact_url(db)} on http://{shown}:{port}/ (Ctrl+C stops it)",
+        f"dashboard of {what} on http://{shown}:{port}/ (Ctrl+C stops it)",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -263,7 +275,8 @@ def dashboard(
             f"[yellow]warning:[/] --host {host} lets other machines see the study's "
             "configs and results; the dashboard has no login"
         )
-    serve(db, host=host, port=port, study=study, refresh_s=refresh)
+    target = urls[0] if db is not None else urls
+    serve(target, host=host, port=port, study=study, refresh_s=refresh, labels=labels)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,7 +60,11 @@ class TrialConfig(BaseModel):
 
 
 class Evaluation(BaseModel):
-    """One periodic validation of a running trial."""
+    """One periodic validation of a running trial.
+
+    ``flops`` are the training FLOPs spent up to ``iteration``; ``parameters`` counts the
+    model's scalar parameters at that point.
+    """
 
     iteration: int
     metrics: dict[str, dict[str, float]]
@@ -70,8 +74,11 @@ class Evaluation(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     task_weights: dict[str, float] = Field(default_factory=dict)
     delta_t: float | None = None
+    delta_t_per_task: dict[str, float] | None = None
     elapsed_s: float
     images_seen: int
+    flops: float | None = None
+    parameters: int = 0
 
 
 class TrialResult(BaseModel):

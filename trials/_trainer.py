@@ -197,7 +197,8 @@ class Trainer:
             model, setup.tasks, setup.held_out, setup.device, max_batches=config.eval_batches
         )
         report = measure_sparsity(setup.model.components())
-        score = delta_t(metrics, config.reference)[0] if config.reference else None
+        score, per_task = delta_t(metrics, config.reference) if config.reference else (None, None)
+        images = iteration * config.batch_size
         evaluation = Evaluation(
             iteration=iteration,
             metrics=metrics,
@@ -207,8 +208,11 @@ class Trainer:
             thresholds=thresholds,
             task_weights=setup.weighting.weights(),
             delta_t=score,
+            delta_t_per_task=per_task,
             elapsed_s=time.perf_counter() - self._start,
-            images_seen=iteration * config.batch_size,
+            images_seen=images,
+            flops=training_flops(self.forward_flops, images),
+            parameters=count_parameters(model),
         )
         self.evaluations.append(evaluation)
         if self.on_evaluation is not None:
@@ -312,9 +316,6 @@ class Trainer:
     def _result(self, final: Evaluation) -> TrialResult:
         setup = self.setup
         config = setup.config
-        per_task = None
-        if config.reference:
-            _, per_task = delta_t(final.metrics, config.reference)
         return TrialResult(
             method=config.method,
             seed=config.seed,
@@ -324,10 +325,10 @@ class Trainer:
             thresholds=final.thresholds,
             task_weights=final.task_weights,
             delta_t=final.delta_t,
-            delta_t_per_task=per_task,
+            delta_t_per_task=final.delta_t_per_task,
             wall_time_s=time.perf_counter() - self._start,
-            flops=training_flops(self.forward_flops, final.images_seen),
-            parameters=count_parameters(setup.model),
+            flops=final.flops,
+            parameters=final.parameters,
             grouping=setup.model.grouping() if hasattr(setup.model, "grouping") else None,
             evaluations=list(self.evaluations),
         )

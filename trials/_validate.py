@@ -63,12 +63,37 @@ def validate_trial_config(
     return config
 
 
-def validate_data(config: TrialConfig) -> None:
+def validate_data(config: TrialConfig) -> dict[str, tuple[str, ...]]:
     """Builds the held-out split once, so that unknown tasks, bad data-set options or a
-    malformed data folder fail before any worker starts (rendered sets are cached)."""
+    malformed data folder fail before any worker starts (rendered sets are cached).
+
+    Returns:
+        Task -> the names of the metrics it reports.
+    """
     from trials.data import build_dataset
+    from trials.tasks import build_task
 
     options = dict(config.dataset_options)
     if config.tasks is not None:
         options["tasks"] = list(config.tasks)
-    build_dataset(config.dataset, config.eval_split, config.dataset_root, **options)
+    data = build_dataset(config.dataset, config.eval_split, config.dataset_root, **options)
+    metrics = {}
+    for name in data.tasks:
+        task = build_task(name, style=data.metric_style, num_classes=data.num_classes)
+        metrics[name] = tuple(info.name for info in task.metric_infos)
+    validate_tasks(config, tuple(metrics))
+    return metrics
+
+
+def validate_tasks(config: TrialConfig, tasks: tuple[str, ...]) -> None:
+    """Method parameters that name tasks must name the data set's tasks."""
+    from trials.grouping import method_params_type
+
+    params = method_params_type(config.method)(**config.method_params)
+    check = getattr(params, "check_tasks", None)
+    if check is None:
+        return
+    try:
+        check(tasks)
+    except ValueError as error:
+        raise TrialConfigError(f"method {config.method!r}: {error}") from None

@@ -13,9 +13,11 @@ from __future__ import annotations
 from study.store._base import BaseResultStore
 from study.store._engine import create_store_engine
 from study.store._errors import StoreError, TransientStoreError
+from study.store._leases import DriverRunning
 from study.store._models import SCHEMA_VERSION, RunStatus, TrialStatus
 from study.store._records import (
     ArtifactRecord,
+    DriverLease,
     EvaluationRecord,
     MethodRunRecord,
     StudyRecord,
@@ -31,6 +33,8 @@ __all__ = [
     "TRIAL_FIELDS",
     "ArtifactRecord",
     "BaseResultStore",
+    "DriverLease",
+    "DriverRunning",
     "EvaluationRecord",
     "MethodRunRecord",
     "ResultStore",

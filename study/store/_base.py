@@ -71,6 +71,10 @@ class BaseResultStore(abc.ABC):
         """Sets a study's status (a :class:`~study.store.RunStatus` value)."""
 
     @abc.abstractmethod
+    def set_study_config(self, name: str, config: Mapping[str, Any]) -> None:
+        """Replaces a study's stored config (``resume --config`` extending the budget)."""
+
+    @abc.abstractmethod
     def delete_study(self, name: str) -> None:
         """Removes a study with its method runs, trials, evaluations and artifact rows."""
 

@@ -24,8 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
-"""Version of the tables below; a store refuses to open a database of another version."""
+SCHEMA_VERSION = 3
+"""Version of the tables below. A database of an older version is migrated when opened
+(:mod:`study.store._migrate`); a newer one is refused."""
 
 
 class TrialStatus(enum.StrEnum):
@@ -44,6 +45,8 @@ class RunStatus(enum.StrEnum):
     CREATED = "CREATED"
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
+    #: Every trial ran, but some results did not reach the study's Optuna searches.
+    INCOMPLETE = "INCOMPLETE"
     FAILED = "FAILED"
     INTERRUPTED = "INTERRUPTED"
 
@@ -160,6 +163,8 @@ class TrialRow(Base):
     parameters: Mapped[int | None] = mapped_column(BigInteger)
     rung: Mapped[int | None] = mapped_column(Integer)
     grouping: Mapped[dict[str, Any]] = mapped_column(default=_empty)
+    #: Why the trial's outcome did not reach its Optuna study as a result (None: it did).
+    search_error: Mapped[str | None] = mapped_column(Text)
 
 
 class EvaluationRow(Base):
@@ -180,6 +185,31 @@ class EvaluationRow(Base):
     delta_t: Mapped[float | None] = mapped_column(Float)
     elapsed_s: Mapped[float | None] = mapped_column(Float)
     images_seen: Mapped[int | None] = mapped_column(BigInteger)
+    delta_t_per_task: Mapped[dict[str, Any]] = mapped_column(default=_empty)
+    flops: Mapped[float | None] = mapped_column(Float)
+    parameters: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DriverLeaseRow(Base):
+    """Which process drives a study now: one row per study, renewed by a heartbeat.
+
+    A lease whose heartbeat is older than its ``stale_after_s`` (or whose process is gone,
+    seen from the same host) belongs to a driver that stopped without releasing it.
+    ``ray_session`` is the folder of the local Ray the driver started, if any.
+    """
+
+    __tablename__ = "paretune_driver_leases"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("paretune_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stale_after_s: Mapped[float] = mapped_column(Float)
+    ray_session: Mapped[str | None] = mapped_column(Text)
 
 
 class ArtifactRow(Base):

@@ -80,6 +80,7 @@ class TrialRecord:
     parameters: int | None = None
     rung: int | None = None
     grouping: dict[str, Any] = field(default_factory=dict)
+    search_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,32 @@ class EvaluationRecord:
     delta_t: float | None
     elapsed_s: float | None
     images_seen: int | None
+    delta_t_per_task: dict[str, Any] = field(default_factory=dict)
+    flops: float | None = None
+    parameters: int | None = None
+
+
+@dataclass(frozen=True)
+class DriverLease:
+    """The driver of a study, as its lease row says.
+
+    ``alive`` is what the store could tell: the heartbeat is recent and, when the driver
+    runs on this host, its process exists.
+    """
+
+    study: str
+    token: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stale_after_s: float
+    ray_session: str | None
+    alive: bool
+
+    def describe(self) -> str:
+        """``host HOST, pid PID`` for messages."""
+        return f"host {self.host}, pid {self.pid}"
 
 
 @dataclass(frozen=True)

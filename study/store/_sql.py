@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from study.store._base import BaseResultStore
 from study.store._engine import create_store_engine, parse_url, sqlite_path
 from study.store._errors import StoreError
+from study.store._leases import DriverLeases
+from study.store._migrate import migrate
 from study.store._models import (
     SCHEMA_VERSION,
     ArtifactRow,
@@ -82,6 +84,7 @@ TRIAL_FIELDS: dict[str, str] = {
     "parameters": _INT,
     "rung": _INT,
     "grouping": _JSON,
+    "search_error": _TEXT,
 }
 
 #: Fields of one evaluation (those of ``trials.Evaluation``).
@@ -96,6 +99,9 @@ EVALUATION_FIELDS: dict[str, str] = {
     "delta_t": _FLOAT,
     "elapsed_s": _FLOAT,
     "images_seen": _INT,
+    "delta_t_per_task": _JSON,
+    "flops": _FLOAT,
+    "parameters": _INT,
 }
 
 _NOT_NULL_INT = frozenset({"seed", "iterations", "iteration"})
@@ -113,7 +119,7 @@ def collect_versions() -> dict[str, str | None]:
     return versions
 
 
-class ResultStore(BaseResultStore):
+class ResultStore(DriverLeases, BaseResultStore):
     """Results in a SQL database through SQLAlchemy (SQLite by default, PostgreSQL).
 
     Opening connects once, creates the tables of a new database (unless ``create`` is
@@ -191,6 +197,12 @@ class ResultStore(BaseResultStore):
                 session.add(SchemaInfo(id=1, version=SCHEMA_VERSION, created_at=utcnow()))
                 return
             version = session.scalar(select(SchemaInfo.version).where(SchemaInfo.id == 1))
+            older = version is not None and version < SCHEMA_VERSION
+            if older and migrate(connection, version, SCHEMA_VERSION):
+                session.execute(
+                    update(SchemaInfo).where(SchemaInfo.id == 1).values(version=SCHEMA_VERSION)
+                )
+                return
             if version != SCHEMA_VERSION:
                 raise StoreError(
                     f"database {self.url} has results schema version {version} but this "
@@ -345,6 +357,15 @@ class ResultStore(BaseResultStore):
         def work(session: Session) -> None:
             study_id = self._study_id(session, name)
             session.execute(update(StudyRow).where(StudyRow.id == study_id).values(status=value))
+
+        self._runner.run(work, write=True)
+
+    def set_study_config(self, name: str, config: Mapping[str, Any]) -> None:
+        stored = self._convert("config", config, _JSON)
+
+        def work(session: Session) -> None:
+            study_id = self._study_id(session, name)
+            session.execute(update(StudyRow).where(StudyRow.id == study_id).values(config=stored))
 
         self._runner.run(work, write=True)
 
@@ -726,6 +747,9 @@ class ResultStore(BaseResultStore):
                     "delta_t": None,
                     "elapsed_s": None,
                     "images_seen": None,
+                    "delta_t_per_task": {},
+                    "flops": None,
+                    "parameters": None,
                     **row,
                 }
                 for iteration, row in rows.items()
@@ -758,6 +782,9 @@ class ResultStore(BaseResultStore):
                     delta_t=r.delta_t,
                     elapsed_s=r.elapsed_s,
                     images_seen=r.images_seen,
+                    delta_t_per_task=r.delta_t_per_task or {},
+                    flops=r.flops,
+                    parameters=r.parameters,
                 )
                 for r in rows
             ]
@@ -896,4 +923,5 @@ def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
         parameters=row.parameters,
         rung=row.rung,
         grouping=row.grouping or {},
+        search_error=row.search_error,
     )

@@ -18,6 +18,7 @@ from dash import dcc
 
 from analysis._dashboard import (
     NO_METHODS,
+    StudyCatalog,
     StudySource,
     clicked_trial_id,
     create_app,
@@ -334,7 +335,7 @@ def test_cli_errors_are_one_line(
     assert f"--port {port} on 127.0.0.1 cannot be used" in message
 
 
-def test_cli_finds_the_database_and_binds_loopback(
+def test_cli_offers_every_readable_study_folder_and_binds_loopback(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     served: list[dict[str, Any]] = []
@@ -342,20 +343,43 @@ def test_cli_finds_the_database_and_binds_loopback(
         "analysis._dashboard.serve", lambda db, **kwargs: served.append({"db": db, **kwargs})
     )
     monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "paretune-runs" / "demo"
-    folder.mkdir(parents=True)
-    shutil.copyfile(url.removeprefix("sqlite:///"), folder / "paretune.db")
-    expected = f"sqlite:///{(folder / 'paretune.db').resolve()}"
+    expected = []
+    for name in ("demo", "other"):
+        folder = tmp_path / "paretune-runs" / name
+        folder.mkdir(parents=True)
+        shutil.copyfile(url.removeprefix("sqlite:///"), folder / "paretune.db")
+        expected.append(f"sqlite:///{(folder / 'paretune.db').resolve()}")
+    junk = tmp_path / "paretune-runs" / "junk"
+    junk.mkdir()
+    (junk / "paretune.db").write_bytes(bytes(range(256)) * 64)  # not a database
     port = _free_port()
     main(["dashboard", "--port", str(port)])
     main(["dashboard", "--study", "demo", "--port", str(port), "--refresh", "0"])
+    common = {"db": expected, "host": "127.0.0.1", "port": port, "labels": ["demo", "other"]}
     assert served == [
-        {"db": expected, "host": "127.0.0.1", "port": port, "study": None, "refresh_s": 5.0},
-        {"db": expected, "host": "127.0.0.1", "port": port, "study": "demo", "refresh_s": 0.0},
+        {**common, "study": None, "refresh_s": 5.0},
+        {**common, "study": "demo", "refresh_s": 0.0},
     ]
-    out = capsys.readouterr().out
-    assert f"dashboard of {expected} on http://127.0.0.1:{port}/" in out
-    assert "warning" not in out
+    captured = capsys.readouterr()
+    assert f"dashboard of 2 study databases on http://127.0.0.1:{port}/" in captured.out
+    skipped = [line for line in captured.err.splitlines() if "skipped" in line]
+    assert len(skipped) == 2 and all("junk/paretune.db" in line for line in skipped)
+
+
+def test_catalog_names_studies_across_databases(url: str, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(url.removeprefix("sqlite:///"), copy)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    catalog = StudyCatalog([url, f"sqlite:///{copy}", f"sqlite:///{junk}"], ["a", "b", "junk"])
+    options, value, message = study_choices(catalog)
+    names = [o["value"] for o in options]
+    assert "demo @ a" in names and "demo @ b" in names  # the same name in two databases
+    assert message is not None and message.startswith("skipped junk:")
+    assert value in names
+    assert catalog.url_of("demo @ b") == f"sqlite:///{copy}"
+    assert catalog.frames("demo @ b", evaluations=False).studies[0]["name"] == "demo"
+    assert "unknown study" in str(refresh_overlay(catalog, "nope").message)
 
 
 def test_trial_panel_shows_task_grouping(tmp_path: Path) -> None:
@@ -380,3 +404,13 @@ def test_trial_panel_shows_task_grouping(tmp_path: Path) -> None:
     assert "Task grouping" in text and "segment_semantic 0 0.750 depth_zbuffer" in text
     assert "Task grouping: probability of each branch per task" in text  # the heatmap
     assert "Task grouping" not in _text(trial_panel(frames, malformed, url))
+
+
+def test_a_study_whose_driver_died_says_so(url: str, source: StudySource) -> None:
+    with ResultStore(url) as store:
+        store.set_study_status("demo", "RUNNING")  # as a killed driver leaves it
+    status = refresh_overlay(source, "demo").status
+    assert "driver not running since" in status and "paretune resume demo" in status
+    with ResultStore(url) as store:
+        store.acquire_lease("demo", stale_after_s=30)  # this process drives it now
+    assert "driver not running" not in refresh_overlay(source, "demo").status

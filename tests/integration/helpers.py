@@ -70,6 +70,18 @@ def paretune(
     return run
 
 
+def start_driver(config: dict[str, Any], folder: Path) -> subprocess.Popen[bytes]:
+    """``paretune run`` of ``config`` in the background, in a session of its own."""
+    return subprocess.Popen(
+        [PARETUNE, "run", str(write_config(config, folder))],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=worker_env(),
+        start_new_session=True,
+    )
+
+
 def worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -20,7 +20,14 @@ from sqlalchemy import inspect, text
 from study.store import ResultStore
 from tests.integration.browser import listening_addresses, running_dashboard
 from tests.integration.cluster import PYTHON, require_network_namespaces
-from tests.integration.helpers import PARETUNE, paretune, tiny_study, worker_env, write_config
+from tests.integration.helpers import (
+    PARETUNE,
+    paretune,
+    start_driver,
+    tiny_study,
+    worker_env,
+    write_config,
+)
 from tests.postgres import PostgresServer, start_for_tests
 
 pytestmark = pytest.mark.integration
@@ -108,6 +115,52 @@ def test_password_is_in_no_output_file_or_table(secret_study, postgres):
         f"searched {len(secret_study['outputs'])} outputs, {len(files)} files, {len(rows)} tables"
     )
     assert leaks == [], f"the database password is in: {leaks}"
+
+
+# --- the study's local Ray ---------------------------------------------------------------
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def _listening(pid: int) -> set[tuple[str, int, str]]:
+    """``(address, port, process name)`` of every TCP socket the process and its
+    descendants listen on."""
+    import psutil
+
+    found = set()
+    root = psutil.Process(pid)
+    for process in (root, *root.children(recursive=True)):
+        try:
+            for connection in process.net_connections(kind="inet"):
+                if connection.status == psutil.CONN_LISTEN:
+                    found.add((connection.laddr.ip, connection.laddr.port, process.name()))
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_study_driver_listens_on_loopback_only(tmp_path):
+    """The local Ray of ``paretune run`` (GCS, raylet, agents, workers) stays on 127.0.0.1."""
+    config = tiny_study(
+        "loopback",
+        tmp_path,
+        methods=[{"name": "dense"}, {"name": "random"}],
+        budget={"trials_per_method": 2, "iterations": 300, "seeds": [0], "batch_size": 4},
+    )
+    driver = start_driver(config, tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        seen: set[tuple[str, int, str]] = set()
+        while time.monotonic() < deadline and driver.poll() is None:
+            seen |= _listening(driver.pid)
+            if len({name for _, _, name in seen}) >= 4:  # GCS, raylet, agents, a worker
+                break
+            time.sleep(0.5)
+        assert len(seen) >= 4, seen
+        outward = sorted(entry for entry in seen if entry[0] not in LOOPBACK)
+        assert outward == [], f"listening beyond loopback: {outward}"
+    finally:
+        os.killpg(driver.pid, 9)
+        driver.wait()
 
 
 # --- the dashboard --------------------------------------------------------------------------

@@ -79,3 +79,22 @@ def test_models_lists_every_backbone_with_parameter_counts(capsys, monkeypatch):
     for backbone in BACKBONES.names():
         assert backbone in out
     assert "21,284,672" in out  # deeplab-resnet34's backbone
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "magnitude", "--target-sparsity", "1.5"], "target_sparsity"),
+        (["--method", "magnitude", "--param", "rate=2"], "has no parameter 'rate'"),
+        (["--data-option", "tasks=[nope]"], "nope"),
+        (["--method", "adapmtl", "--param", "threshold_init_tasks={nope: 1}"], "nope"),
+    ],
+)
+def test_trial_validates_everything_before_training(args, message, capsys):
+    """A bad parameter, task or grouping is one error line before any progress bar."""
+    with pytest.raises(SystemExit) as stop:
+        main(["trial", *TINY, *args])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert " it " not in captured.out and "loss" not in captured.out, captured.out

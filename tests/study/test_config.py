@@ -147,14 +147,6 @@ def test_defaults(tmp_path: Path, monkeypatch):
             r"^scheduler\.grace_period: must be > 0 \(got 0\)$",
         ),
         (
-            with_(
-                scheduler={"name": "mo-asha"},
-                objectives=[["delta_t", "maximize"], ["parameters", "minimize"]],
-            ),
-            r"^scheduler\.name: mo-asha ranks objectives reported at every evaluation .*"
-            r"objective 'parameters' is known only when a trial ends$",
-        ),
-        (
             with_(scheduler={"name": "mo-asha"}, budget={"unit": "flops", "flops": 1e12}),
             r"^scheduler\.name: mo-asha needs budget\.unit 'iterations'.*\(got 'flops'\)$",
         ),

@@ -1,27 +1,171 @@
-"""Optuna trials a killed driver left RUNNING are settled on resume (real SQLite storage)."""
+"""The Optuna searcher of a method run, on real SQLite storages (no Ray needed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import optuna
+import pytest
 
-from study._search import fail_running_trials
+from study._samplers import SAMPLERS, build_sampler, sampler_seed
+from study._search import StudySearch, settle_running_trials, stored_trial_count
+from study._tune_config import ERROR_KEY
+
+STATE = optuna.trial.TrialState
+
+
+def _storage(tmp_path: Path) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+def _search(
+    storage: optuna.storages.BaseStorage,
+    space: dict[str, optuna.distributions.BaseDistribution] | None = None,
+    seed: int = 0,
+    name: str = "s/magnitude/seed-0",
+) -> StudySearch:
+    return StudySearch(
+        space=space or {"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
+        metric=["delta_t", "sparsity"],
+        mode=["max", "max"],
+        sampler=build_sampler("random", seed),
+        study_name=name,
+        storage=storage,
+    )
+
+
+def _trials(storage: optuna.storages.BaseStorage, name: str = "s/magnitude/seed-0") -> list:
+    return optuna.load_study(study_name=name, storage=storage).trials
 
 
 def test_running_trials_get_their_stored_values_or_fail(tmp_path: Path) -> None:
-    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    storage = _storage(tmp_path)
     study = optuna.create_study(
         study_name="s/magnitude/seed-0", storage=storage, directions=["maximize", "maximize"]
     )
     stored, lost, done = study.ask(), study.ask(), study.ask()
     study.tell(done, [1.0, 0.5])
-    changed = fail_running_trials(storage, "s/magnitude/seed-0", {stored.number: [-2.5, 0.9]})
-    assert changed == 2
-    trials = {t.number: t for t in optuna.load_study(study_name="s/magnitude/seed-0",
-                                                     storage=storage).trials}  # fmt: skip
-    assert trials[stored.number].state == optuna.trial.TrialState.COMPLETE
+    told = settle_running_trials(storage, "s/magnitude/seed-0", {stored.number: [-2.5, 0.9]})
+    assert told == (1, 1)
+    trials = {t.number: t for t in _trials(storage)}
+    assert trials[stored.number].state == STATE.COMPLETE
     assert trials[stored.number].values == [-2.5, 0.9]
-    assert trials[lost.number].state == optuna.trial.TrialState.FAIL
+    assert trials[lost.number].state == STATE.FAIL
     assert trials[done.number].values == [1.0, 0.5]
-    assert fail_running_trials(storage, "no-such-study") == 0
+    assert settle_running_trials(storage, "no-such-study") == (0, 0)
+
+
+def test_a_finished_trial_is_told_every_objective_by_name(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage)
+    search.suggest("t1")
+    search.on_trial_complete("t1", {"delta_t": -3.0, "sparsity": 0.9, "other": 1})
+    (trial,) = _trials(storage)
+    assert trial.state == STATE.COMPLETE and trial.values == [-3.0, 0.9]
+    assert search.problems == {}
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        ({"sparsity": 0.9}, "no value for objective 'delta_t'"),
+        ({"delta_t": float("nan"), "sparsity": 0.9}, "reported nan for objective 'delta_t'"),
+    ],
+)
+def test_a_missing_objective_is_told_fail_and_kept(
+    tmp_path: Path, result: dict, problem: str
+) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage)
+    search.suggest("t1")
+    search.on_trial_complete("t1", result)
+    assert _trials(storage)[0].state == STATE.FAIL
+    assert problem in search.problems["t1"]
+
+
+def test_a_trial_that_raised_is_told_fail_without_a_problem(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage)
+    search.suggest("t1")
+    search.on_trial_complete("t1", {ERROR_KEY: "ValueError: boom"})
+    search.suggest("t2")
+    search.on_trial_complete("t2", None, error=True)
+    assert [t.state for t in _trials(storage)] == [STATE.FAIL, STATE.FAIL]
+    assert search.problems == {}
+
+
+def test_a_failed_tell_is_kept_as_a_problem(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage)
+    search.suggest("t1")
+    trial = search._ot_trials["t1"]
+    search._study.tell(trial, [1.0, 1.0])  # told elsewhere: Optuna refuses a second tell
+    search.on_trial_complete("t1", {"delta_t": 2.0, "sparsity": 0.5})
+    assert "Optuna did not take the result" in search.problems["t1"]
+
+
+def test_pruned_trials_are_told_pruned(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage)
+    search.suggest("t1")
+    search.on_trial_pruned("t1")
+    search.on_trial_pruned("t1")  # once only
+    assert [t.state for t in _trials(storage)] == [STATE.PRUNED]
+
+
+def test_a_resumed_sampler_does_not_replay_its_first_draws(tmp_path: Path) -> None:
+    """The mechanism behind 'resume repeats a finished configuration': a sampler re-created
+    with the study's seed draws the same start-up parameters again."""
+    storage = _storage(tmp_path)
+    first = _search(storage, seed=sampler_seed(0, 0, 0))
+    for index in range(3):
+        first.suggest(f"a{index}")
+        first.on_trial_complete(f"a{index}", {"delta_t": float(index), "sparsity": 0.5})
+    before = [t.params for t in _trials(storage)]
+
+    replayed = build_sampler("random", sampler_seed(0, 0, 0))
+    again = optuna.create_study(sampler=replayed).ask({"x": first._space["x"]}).params
+    assert again == before[0]  # the old behaviour: the same seed, the same first draw
+
+    stored = stored_trial_count(storage, "s/magnitude/seed-0")
+    assert stored == 3
+    resumed = _search(storage, seed=sampler_seed(0, 0, stored))
+    for index in range(3):
+        resumed.suggest(f"b{index}")
+        resumed.on_trial_complete(f"b{index}", {"delta_t": 0.0, "sparsity": 0.5})
+    complete = [t.params for t in _trials(storage) if t.state == STATE.COMPLETE]
+    assert len(complete) == 6
+    assert len({p["x"] for p in complete}) == 6
+
+
+def test_a_suggestion_repeating_a_finished_trial_is_drawn_again(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    space = {"rounds": optuna.distributions.IntDistribution(2, 3)}
+    search = _search(storage, space=space)
+    seen = []
+    for index in range(2):
+        params = search.suggest(f"t{index}")
+        seen.append(params["rounds"])
+        search.on_trial_complete(f"t{index}", {"delta_t": 1.0, "sparsity": 0.5})
+    assert sorted(seen) == [2, 3]  # the second draw never repeats the first
+    duplicates = [t for t in _trials(storage) if "duplicate_of" in t.user_attrs]
+    assert all(t.state == STATE.FAIL for t in duplicates)
+
+
+def test_an_exhausted_space_repeats_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage, space={"r": optuna.distributions.IntDistribution(2, 2)})
+    search.suggest("t0")
+    search.on_trial_complete("t0", {"delta_t": 1.0, "sparsity": 0.5})
+    assert search.suggest("t1") == {"r": 2}
+    assert "repeats the parameters of finished trial 0" in caplog.text
+
+
+def test_sampler_seeds_and_names() -> None:
+    assert sampler_seed(3, 2, 0) == 5  # a new study keeps the seed it always had
+    assert len({sampler_seed(3, 2, n) for n in range(50)}) == 50
+    assert SAMPLERS.names() == ["gp", "nsga2", "random", "tpe"]
+    with pytest.raises(KeyError, match=r"unknown sampler 'tpee'.*did you mean 'tpe'"):
+        build_sampler("tpee", 0)

@@ -34,6 +34,14 @@ class ComponentThresholdParams(SoftThresholdParams):
     threshold_init_heads: float = -4.0
     threshold_init_tasks: dict[str, float] | None = None
 
+    def check_tasks(self, tasks: tuple[str, ...]) -> None:
+        unknown = sorted(set(self.threshold_init_tasks or {}) - set(tasks))
+        if unknown:
+            raise ValueError(
+                f"threshold_init_tasks names unknown task {unknown[0]!r}; "
+                f"the model's tasks are: {', '.join(tasks)}"
+            )
+
 
 class AdapMTLParams(ComponentThresholdParams):
     """AdapMTL's knobs: component thresholds plus its adaptive task weighting.
@@ -97,13 +105,8 @@ class ComponentThresholdPruner(SoftThresholdPruner):
         assert isinstance(params, ComponentThresholdParams)
         components = _components(model)
         tasks = [name[len(_HEAD_PREFIX) :] for name in components if name.startswith(_HEAD_PREFIX)]
+        params.check_tasks(tuple(tasks))
         overrides = params.threshold_init_tasks or {}
-        unknown = sorted(set(overrides) - set(tasks))
-        if unknown:
-            raise ValueError(
-                f"threshold_init_tasks names unknown task {unknown[0]!r}; "
-                f"the model's tasks are: {', '.join(tasks)}"
-            )
         groups: dict[str, ThresholdGroup] = {}
         for name, component in components.items():
             if name.startswith(_HEAD_PREFIX):

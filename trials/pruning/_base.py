@@ -24,6 +24,9 @@ class PrunerParams(BaseModel):
 
     target_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
 
+    def check_tasks(self, tasks: tuple[str, ...]) -> None:
+        """Raises ``ValueError`` if a parameter names a task the data set does not have."""
+
 
 @dataclass
 class PruningContext:

@@ -1,0 +1,186 @@
+"""Study commands on real SQLite stores, without Ray: names, listings, leases, configs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import update
+
+from study._config import parse_config
+from study.cli import main
+from study.store import ResultStore
+from study.store._models import DriverLeaseRow
+from tests.integration.helpers import TINY_DATA
+
+OBJECTIVES = [("delta_t", "maximize"), ("sparsity", "maximize")]
+
+
+def _config(name: str, **changes: object) -> dict:
+    config = {
+        "name": name,
+        "dataset": {"name": "scenes-nyu", "options": dict(TINY_DATA)},
+        "model": {"options": {"width": 8}, "head_options": {"hidden": 8}},
+        "methods": [{"name": "dense"}, {"name": "magnitude"}],
+        "budget": {"trials_per_method": 2, "iterations": 12, "batch_size": 4},
+    }
+    config.update(changes)
+    return config
+
+
+def _make_study(
+    folder: Path, name: str, status: str = "COMPLETE", study_dir: Path | None = None
+) -> str:
+    """A study stored under ``folder/paretune-runs/NAME`` as ``paretune run`` would."""
+    data = _config(name)
+    where = study_dir or folder / "paretune-runs" / name
+    config = parse_config({**data, "study_dir": str(where)})
+    url = config.storage_url()
+    with ResultStore(url) as store:
+        store.create_study(name, config.public_dict(), OBJECTIVES)
+        run = store.start_method_run(name, "magnitude", 0)
+        store.add_trial(
+            run, status="COMPLETE", metrics={"segment_semantic": {"miou": 20.0}}, sparsity=0.9,
+            delta_t=-1.0,
+        )  # fmt: skip
+        store.set_study_status(name, status)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    return url
+
+
+def _error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from study._console import console
+
+    monkeypatch.setattr(console, "width", 200)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "../evil"],
+        ["resume", "../evil"],
+        ["export", "../evil"],
+        ["replay", "../evil", "1"],
+        ["report", "../evil"],
+        ["dashboard", "--study", "../evil"],
+        ["status", "../evil", "--db", "sqlite:///elsewhere.db"],
+    ],
+)
+def test_every_command_refuses_a_name_that_is_not_a_study_name(
+    args: list[str], here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "evil", study_dir=here / "evil")  # = paretune-runs/../evil/paretune.db
+    error = _error(args, capsys)
+    assert "study name '../evil': must be 1-100 letters" in error
+    assert not (here / "paretune-runs").exists()
+    assert not (here / "elsewhere.db").exists()
+
+
+def test_ls_and_report_all_skip_an_unreadable_database(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "first")
+    _make_study(here, "second", status="RUNNING")
+    junk = here / "paretune-runs" / "junk"
+    junk.mkdir(parents=True)
+    (junk / "paretune.db").write_bytes(bytes(range(256)) * 64)
+    main(["ls"])
+    captured = capsys.readouterr()
+    assert "first" in captured.out and "second" in captured.out
+    assert captured.err.count("skipped") == 1 and "junk/paretune.db" in captured.err
+    main(["report", "--all"])
+    captured = capsys.readouterr()
+    assert captured.out.count("report: ") == 2
+    assert (here / "paretune-runs" / "first" / "report" / "report.html").is_file()
+    assert (here / "paretune-runs" / "second" / "report" / "report.html").is_file()
+    assert captured.err.count("skipped") == 1
+    assert "give a study name or --all" in _error(["report"], capsys)
+
+
+def test_a_stopped_driver_is_visible(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = _make_study(here, "stopped", status="RUNNING")
+    main(["status", "stopped"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"driver not running since .* run 'paretune resume stopped'", out), out
+
+    with ResultStore(url) as store:
+        store.acquire_lease("stopped", stale_after_s=30)  # this process: a live driver
+        main(["status", "stopped"])
+        assert "driver not running" not in capsys.readouterr().out
+        error = _error(["resume", "stopped"], capsys)
+        assert re.search(r"study 'stopped' is being driven by host .*, pid \d+", error)
+        store.run(lambda s: s.execute(update(DriverLeaseRow).values(pid=2**22 + 1)), write=True)
+    main(["ls"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "RUNNING (no driver)" in out
+    assert "stopped: driver not running since" in out
+
+
+def test_run_with_a_changed_config_lists_the_changes_and_refuses(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "taken")
+    path = here / "taken.yaml"
+    error = _error(["run", str(path)], capsys)
+    assert "already exists" in error and "paretune resume taken" in error
+    changed = yaml.safe_load(path.read_text())
+    changed["budget"]["iterations"] = 24
+    changed["methods"].append({"name": "random"})
+    path.write_text(yaml.safe_dump(changed))
+    error = _error(["run", str(path)], capsys)
+    assert "with another config (stored -> new)" in error
+    assert "budget.iterations: 12 -> 24" in error
+    assert "methods[2].name: None -> 'random'" in error
+
+
+def test_resume_with_a_config_may_only_add_trials(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "grow")
+    path = here / "grow.yaml"
+    changed = yaml.safe_load(path.read_text())
+    changed["budget"]["iterations"] = 24
+    path.write_text(yaml.safe_dump(changed))
+    error = _error(["resume", "grow", "--config", str(path)], capsys)
+    assert "differs from the stored config" in error
+    assert "budget.iterations: 12 -> 24" in error
+    fewer = yaml.safe_load(path.read_text())
+    fewer["budget"] = {**fewer["budget"], "iterations": 12, "trials_per_method": 1}
+    path.write_text(yaml.safe_dump(fewer))
+    error = _error(["resume", "grow", "--config", str(path)], capsys)
+    assert "budget.trials_per_method: 2 -> 1" in error
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (
+            "metric:segment_semantic:mIoU",
+            "unknown segment_semantic metric 'mIoU'; choose one of: miou, pixel_acc",
+        ),
+        ("delta:segmentation", "unknown task 'segmentation'.*'segment_semantic'"),
+    ],
+)
+def test_objectives_must_name_what_the_trials_report(
+    objective: str, message: str, here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = here / "bad.yaml"
+    config = _config("bad", objectives=[[objective, "maximize"], ["sparsity", "maximize"]])
+    path.write_text(yaml.safe_dump(config))
+    error = " ".join(_error(["run", str(path)], capsys).split())
+    assert re.search(message, error), error
+    assert not (here / "paretune-runs" / "bad").exists()
