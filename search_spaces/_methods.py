@@ -130,11 +130,21 @@ METHOD_OBJECTIVES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def get_search_space(method: str) -> SearchSpace:
-    """The default search space of ``method``.
+#: Calibration -> method -> overrides of the method's space (see
+#: :meth:`SearchSpace.override`): the ranges and defaults that go with the calibration's
+#: parameter defaults (``trials._calibration``). ``reference`` is the spaces as registered.
+CALIBRATED_SPACES: dict[str, dict[str, dict[str, object]]] = {"short-budget": {}}
+
+
+def get_search_space(method: str, calibration: str = "reference") -> SearchSpace:
+    """The search space of ``method`` under ``calibration``.
 
     Raises:
-        trials.registry.UnknownNameError: ``method`` is not registered; the message lists
-            the valid names and suggests the closest one.
+        trials.registry.UnknownNameError: ``method`` or ``calibration`` is not known; the
+            message lists the valid names and suggests the closest one.
     """
-    return SEARCH_SPACES.get(method)
+    from trials._calibration import check_calibration
+
+    space = SEARCH_SPACES.get(method)
+    overrides = CALIBRATED_SPACES.get(check_calibration(calibration), {}).get(method)
+    return space.override(overrides) if overrides else space

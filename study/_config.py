@@ -23,7 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from search_spaces import METHOD_OBJECTIVES, SEARCH_SPACES, SearchSpace, SearchSpaceError
+from search_spaces import (
+    METHOD_OBJECTIVES,
+    SEARCH_SPACES,
+    SearchSpace,
+    SearchSpaceError,
+    get_search_space,
+)
 from study._objectives import OBJECTIVE_COLUMNS, is_objective
 from study._samplers import SAMPLERS
 from study.store._url import redact_url
@@ -62,6 +68,9 @@ _STUDY_OWNED = {
     "seed": "budget.seeds",
     "eval_every": "budget.eval_every",
     "reference": "reference",
+    "calibration": "calibration",
+    "init": "init",
+    "save_checkpoint": "init",
 }
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 STUDY_NAME_RULE = "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
@@ -208,9 +217,9 @@ class MethodSpec(_Spec):
                 )
         return params
 
-    def space(self) -> SearchSpace:
-        """The method's search space with this spec's overrides applied."""
-        return SEARCH_SPACES.get(self.name).override(self.search_space)
+    def space(self, calibration: str = "reference") -> SearchSpace:
+        """The method's search space under ``calibration``, this spec's overrides applied."""
+        return get_search_space(self.name, calibration).override(self.search_space)
 
 
 class BudgetSpec(_Spec):
@@ -334,6 +343,19 @@ class StudyConfig(_Spec):
         default_factory=lambda: list(DEFAULT_OBJECTIVES), min_length=1
     )
     reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    #: Named defaults of every method and the trainer (see ``docs/methods.md``):
+    #: ``reference`` (each reference code's defaults) or ``short-budget``.
+    calibration: str = "reference"
+
+    @field_validator("calibration")
+    @classmethod
+    def _known_calibration(cls, calibration: str) -> str:
+        from trials._calibration import check_calibration
+
+        try:
+            return check_calibration(calibration)
+        except KeyError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("name")
     @classmethod
@@ -498,7 +520,7 @@ class StudyConfig(_Spec):
         else:
             spec = self.method(method)
             method = spec.name
-            merged = {**spec.params, **spec.space().defaults(), **params}
+            merged = {**spec.params, **spec.space(self.calibration).defaults(), **params}
         trainer = {k: v for k, v in merged.items() if k in TrialConfig.model_fields}
         return {
             **self.trainer,
@@ -512,6 +534,7 @@ class StudyConfig(_Spec):
             "head_options": dict(self.model.head_options),
             "method": method,
             "method_params": {k: v for k, v in merged.items() if k not in trainer},
+            "calibration": self.calibration,
             "iterations": self.budget.iterations,
             "batch_size": self.budget.batch_size,
             "eval_every": self.budget.eval_every or 0,

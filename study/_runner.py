@@ -109,7 +109,8 @@ def plan_methods(config: StudyConfig) -> list[MethodPlan]:
                 continue
             name = spec.run_name
             trials = config.trials_for(name)
-            plans.append(MethodPlan(name, seed, spec.space(), trials, spec.grouping))
+            space = spec.space(config.calibration)
+            plans.append(MethodPlan(name, seed, space, trials, spec.grouping))
     return plans
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trials._calibration import DEFAULT_CALIBRATION, check_calibration
+
+#: Trainer defaults a calibration changes (``reference``: the AdapMTL and DiSparse
+#: reference trainers, lr 1e-3 halved every 4000 of 20000 iterations).
+TRAINER_PRESETS: dict[str, dict[str, Any]] = {
+    "short-budget": {"lr": 2e-3, "lr_step_fraction": 0.4},
+}
 
 
 class TrialConfig(BaseModel):
@@ -27,15 +35,24 @@ class TrialConfig(BaseModel):
     weighting: str | None = None
     weighting_params: dict[str, Any] = Field(default_factory=dict)
 
+    #: Named defaults of the method and trainer (``trials._calibration.CALIBRATIONS``).
+    calibration: str = DEFAULT_CALIBRATION
+    #: Where the weights start: ``scratch`` (a fresh initialisation) or the path of a
+    #: checkpoint (a paretune trial's weights, a model state dict, or ImageNet-pretrained
+    #: backbone weights in torchvision's format; see ``trials._init``).
+    init: str = "scratch"
+    #: Write the trained model's weights here at the end (``trials._init`` format).
+    save_checkpoint: str | None = None
+
     iterations: int = Field(500, gt=0)
     #: Budget in training FLOPs or wall seconds instead of ``iterations`` (see ``trials._flops``).
     max_flops: float | None = Field(None, gt=0)
     max_seconds: float | None = Field(None, gt=0)
     batch_size: int = Field(16, gt=0)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    lr_step_fraction: float = Field(0.4, gt=0, le=1)
+    lr_step_fraction: float = Field(0.2, gt=0, le=1)
     lr_gamma: float = Field(0.5, gt=0, le=1)
     eval_every: int = Field(0, ge=0)
     eval_batches: int | None = Field(None, gt=0)
@@ -49,6 +66,18 @@ class TrialConfig(BaseModel):
     #: A stored task grouping ``{"assignment": {task: branch}, "shared_stages": s}``: the
     #: weight pruner then runs on a fresh grouped model (group-then-prune).
     grouping: dict[str, Any] | None = None
+
+    @field_validator("calibration")
+    @classmethod
+    def _known_calibration(cls, calibration: str) -> str:
+        return check_calibration(calibration)
+
+    @model_validator(mode="after")
+    def _calibrated_trainer(self) -> TrialConfig:
+        for name, value in TRAINER_PRESETS.get(self.calibration, {}).items():
+            if name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self
 
     @model_validator(mode="after")
     def _eval_every_default(self) -> TrialConfig:

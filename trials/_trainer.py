@@ -81,7 +81,7 @@ def build_setup(config: TrialConfig) -> TrialSetup:
             backbone_options=config.model_options,
             head_options=config.head_options,
         ).to(device)
-    pruner = build_pruner(config.method, **config.method_params)
+    pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
     if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):

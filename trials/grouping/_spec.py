@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trials._calibration import DEFAULT_CALIBRATION, Calibrated
 from trials._options import parse_options
 from trials.errors import ParetuneError
 from trials.registry import unknown_name_message
@@ -16,7 +17,7 @@ class GroupingError(ParetuneError, ValueError):
     """A task grouping or a DMTG parameter does not fit the tasks or the backbone."""
 
 
-class DMTGParams(BaseModel):
+class DMTGParams(Calibrated, BaseModel):
     """Knobs of ``dmtg`` (Gao et al., "DMTG: One-Shot Differentiable Multi-Task Grouping",
     ICML 2024).
 
@@ -86,9 +87,13 @@ class GroupingSpec(BaseModel):
     shared_stages: int = Field(1, ge=0)
 
 
-def parse_dmtg_params(params: Mapping[str, Any]) -> DMTGParams:
-    """Validates ``method_params`` of ``dmtg``; errors raise :class:`GroupingError`."""
-    return parse_options(DMTGParams, "method 'dmtg'", params, GroupingError)
+def parse_dmtg_params(
+    params: Mapping[str, Any], calibration: str = DEFAULT_CALIBRATION
+) -> DMTGParams:
+    """Validates ``method_params`` of ``dmtg`` on top of ``calibration``'s defaults; errors
+    raise :class:`GroupingError`."""
+    merged = {**DMTGParams.preset(calibration), **params}
+    return parse_options(DMTGParams, "method 'dmtg'", merged, GroupingError)
 
 
 def parse_grouping(grouping: Mapping[str, Any]) -> GroupingSpec:

@@ -316,7 +316,7 @@ class DMTGSearch(ArchitectureSearch):
     Params: ClassVar[type[BaseModel]] = DMTGParams
 
     def validate(self, config: TrialConfig, searched: tuple[str, ...] = ()) -> None:
-        params = parse_dmtg_params(config.method_params)
+        params = parse_dmtg_params(config.method_params, config.calibration)
         if config.grouping is not None:
             validate_grouping(config)
         if "num_groups" not in searched:
@@ -332,7 +332,7 @@ class DMTGSearch(ArchitectureSearch):
         started: float | None = None,
     ) -> TrialResult:
         started = time.perf_counter() if started is None else started
-        params = parse_dmtg_params(config.method_params)
+        params = parse_dmtg_params(config.method_params, config.calibration)
         validate_grouping(config)
         setup = build_setup(config.model_copy(update={"method": "dense", "method_params": {}}))
         setup.config = config

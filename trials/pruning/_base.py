@@ -11,14 +11,19 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from trials._calibration import DEFAULT_CALIBRATION, Calibrated
 from trials.registry import Registry
 
 #: Layer types whose ``weight`` is prunable (biases and norm layers never are).
 PRUNABLE_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-class PrunerParams(BaseModel):
-    """Typed hyperparameters of a pruner; subclasses add their own knobs."""
+class PrunerParams(Calibrated, BaseModel):
+    """Typed hyperparameters of a pruner; subclasses add their own knobs.
+
+    Defaults are the method's reference code's; ``presets`` (see :mod:`trials._calibration`)
+    name other sets of defaults.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,7 +160,10 @@ PRUNERS: Registry = Registry("method")
 """``WeightPruner`` subclasses by method name."""
 
 
-def build_pruner(method: str, **params: Any) -> WeightPruner:
-    """Instantiates method ``method`` with its typed, validated ``params``."""
+def build_pruner(
+    method: str, calibration: str = DEFAULT_CALIBRATION, **params: Any
+) -> WeightPruner:
+    """Instantiates method ``method`` with its typed, validated ``params`` (on top of the
+    defaults of ``calibration``)."""
     cls = PRUNERS.get(method)
-    return cls(cls.Params(**params))
+    return cls(cls.Params.calibrated(calibration, **params))
