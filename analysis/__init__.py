@@ -48,6 +48,13 @@ from analysis._grouping_figures import (
     grouping_history_figure,
 )
 from analysis._hypervolume import default_reference, hypervolume, hypervolume_trace
+from analysis._intervals import (
+    Interval,
+    bootstrap_interval,
+    comparison_sentence,
+    mean_interval,
+    paired_difference,
+)
 from analysis._load import StudyFrames, load_study
 from analysis._pareto import (
     as_minimization,
@@ -88,6 +95,7 @@ __all__ = [
     "NO_TRIALS",
     "GroupingInfo",
     "GroupingSnapshot",
+    "Interval",
     "ReportPaths",
     "SeedBand",
     "SeedComparison",
@@ -97,9 +105,11 @@ __all__ = [
     "as_minimization",
     "assignment_table",
     "best_at_sparsity_levels",
+    "bootstrap_interval",
     "branch_probability_history",
     "build_report",
     "check_objectives",
+    "comparison_sentence",
     "completed_trials",
     "component_sparsity_figure",
     "crowding_distance",
@@ -118,6 +128,7 @@ __all__ = [
     "is_message_figure",
     "knee_point",
     "load_study",
+    "mean_interval",
     "message_figure",
     "method_colors",
     "method_fronts",
@@ -125,6 +136,7 @@ __all__ = [
     "method_summary",
     "non_dominated_sort",
     "objective_reference",
+    "paired_difference",
     "paper_table",
     "parallel_coordinates_figure",
     "pareto_front_figure",

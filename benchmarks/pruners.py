@@ -1,10 +1,17 @@
-"""Benchmark: every weight pruner at one target on scenes-nyu, same budget and seed.
+"""Benchmark: every weight pruner at one target on scenes-nyu, same budget, several seeds.
 
-Prints the paper-style table (per-task metrics, per-component sparsity, Delta_T against the
-dense run of the same budget) and the AdapMTL training-step time divided by the dense
-step time, both measured in this one run. Writes ``benchmarks/results/pruners.json``.
+Two protocols: ``--init scratch`` trains every method from a fresh initialisation for
+``--iterations``; ``--init dense`` (the papers' protocol) first trains each seed's dense
+model for ``--dense-iterations`` and starts every method of that seed from its weights,
+fine-tuning for ``--iterations``. It prints, per seed, the paper-style table (per-task
+metrics, per-component sparsity, Delta_T and per-task deltas against the dense model of
+the same seed); over seeds, each method's mean Delta_T with a 95% t interval; and, for the
+paper's ordering (AdapMTL > DiSparse > IMP > LTH > SNIP, AdapMTL > its global-threshold
+ablation), the paired difference of each pair with its interval. Writes
+``benchmarks/results/pruners-<init>.json``.
 
-    python -m benchmarks.pruners [--iterations 300] [--target 0.9] [--methods a,b]
+    python -m benchmarks.pruners --init dense --dense-iterations 3000 --iterations 500 \\
+        --seeds 0,1,2 [--target 0.9] [--methods a,b] [--calibration reference] [--workers 2]
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from analysis import to_markdown
-from trials import TrialConfig, TrialResult
+from analysis import comparison_sentence, mean_interval, paired_difference, to_markdown
+from trials import TrialConfig
 from trials._trainer import Trainer, build_setup
 from trials.pruning import PRUNERS
 
@@ -32,80 +40,196 @@ SHOWN = {
     "depth_zbuffer": ("abs_err", "rel_err"),
     "normal": ("angle_mean", "within_11.25"),
 }
+#: The paper's Table 2 ordering at 90% (Xiang et al. 2024), as (better, worse) pairs.
+PAPER_ORDER = (
+    ("adapmtl", "disparse"),
+    ("disparse", "imp"),
+    ("imp", "lth"),
+    ("lth", "snip"),
+    ("adapmtl", "adapmtl-global-threshold"),
+)
 RESULTS = Path(__file__).resolve().parent / "results"
+CONVERGED = 2.0  # percent: the dense model's metrics move less over its last 20%
 
 
-def run_method(
-    method: str, base: dict[str, Any], target: float, reference: dict[str, dict[str, float]] | None
-) -> tuple[TrialResult, float]:
-    """One trial; returns its result and the median seconds per training step."""
-    params = {} if method == "dense" else {"target_sparsity": target}
-    config = TrialConfig(**base, method=method, method_params=params, reference=reference)
+def run_trial(fields: dict[str, Any]) -> dict[str, Any]:
+    """One trial (in a worker process); its result and median seconds per step."""
     stamps: list[float] = []
     trainer = Trainer(
-        build_setup(config), on_step=lambda i, loss: stamps.append(time.perf_counter())
+        build_setup(TrialConfig(**fields)),
+        on_step=lambda i, loss: stamps.append(time.perf_counter()),
     )
     result = trainer.train()
     steps = [b - a for a, b in itertools.pairwise(stamps)]
-    return result, statistics.median(steps)
+    return {**result.model_dump(mode="json"), "step_s": statistics.median(steps)}
 
 
-def table_row(result: TrialResult) -> dict[str, float | None]:
+def convergence(dense: dict[str, Any]) -> float:
+    """Largest relative change (%) of any dense metric over the last 20% of its training."""
+    evaluations = dense["evaluations"]
+    final = evaluations[-1]
+    mark = 0.8 * final["iteration"]
+    earlier = min(evaluations, key=lambda e: abs(e["iteration"] - mark))
+    changes = [
+        abs(value - earlier["metrics"][task][name]) / abs(earlier["metrics"][task][name]) * 100
+        for task, metrics in final["metrics"].items()
+        for name, value in metrics.items()
+        if earlier["metrics"][task].get(name)
+    ]
+    return max(changes) if changes else float("nan")
+
+
+def table_row(result: dict[str, Any]) -> dict[str, float | None]:
     row: dict[str, float | None] = {}
     for task, names in SHOWN.items():
         for name in names:
-            row[f"{task}:{name}"] = result.metrics.get(task, {}).get(name)
-    row["sparsity"] = 100 * result.sparsity["overall"]
-    for component, value in result.sparsity["components"].items():
+            row[f"{task}:{name}"] = result["metrics"].get(task, {}).get(name)
+    row["sparsity"] = 100 * result["sparsity"]["overall"]
+    for component, value in result["sparsity"]["components"].items():
         row[f"sparsity:{component}"] = 100 * value
-    row["delta_t"] = result.delta_t
+    for task, value in (result.get("delta_t_per_task") or {}).items():
+        row[f"delta:{task}"] = value
+    row["delta_t"] = result["delta_t"]
     return row
+
+
+def _base(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "threads": args.threads,
+        "calibration": args.calibration,
+        "dataset_options": {"resolution": args.resolution},
+    }
+
+
+def _dense_fields(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    iterations = args.dense_iterations if args.init == "dense" else args.iterations
+    fields = {**_base(args, seed), "method": "dense", "iterations": iterations}
+    fields["eval_every"] = max(1, iterations // 10)
+    if args.init == "dense":
+        fields["save_checkpoint"] = str(RESULTS / "checkpoints" / f"dense-seed-{seed}.pt")
+    return fields
+
+
+def _method_fields(args: argparse.Namespace, method: str, seed: int, dense: dict) -> dict:
+    return {
+        **_base(args, seed),
+        "method": method,
+        "method_params": {"target_sparsity": args.target},
+        "iterations": args.iterations,
+        "reference": dense["metrics"],
+        "init": dense["checkpoint"] if args.init == "dense" else "scratch",
+    }
+
+
+def summarize(rows: dict[tuple[str, int], dict], seeds: list[int]) -> tuple[pd.DataFrame, list]:
+    """Per method: mean sparsity, Delta_T with its interval, per-task deltas; and the
+    paper's pairs as paired differences with their sentences."""
+    methods = list(dict.fromkeys(method for method, _ in rows))
+    summary = {}
+    for method in methods:
+        values = [rows[(method, seed)] for seed in seeds if (method, seed) in rows]
+        delta = mean_interval([v["delta_t"] for v in values])
+        entry = {
+            "sparsity": statistics.mean(v["sparsity"] for v in values),
+            "delta_t": delta.mean,
+            "ci_low": delta.low,
+            "ci_high": delta.high,
+        }
+        for task in SHOWN:
+            deltas = [v.get(f"delta:{task}") for v in values]
+            entry[f"delta:{task}"] = statistics.mean(d for d in deltas if d is not None)
+        summary[method] = entry
+    pairs = []
+    for better, worse in PAPER_ORDER:
+        if better not in methods or worse not in methods:
+            continue
+        first = [rows[(better, seed)]["delta_t"] for seed in seeds]
+        second = [rows[(worse, seed)]["delta_t"] for seed in seeds]
+        difference = paired_difference(first, second)
+        if difference.excludes_zero():
+            verdict = "holds" if difference.mean > 0 else "flips"
+        else:
+            verdict = "within noise"
+        sentence = comparison_sentence(better, worse, difference, unit="")
+        pairs.append({"pair": f"{better} > {worse}", "verdict": verdict, "sentence": sentence,
+                      "difference": difference.mean, "low": difference.low,
+                      "high": difference.high})  # fmt: skip
+    return pd.DataFrame.from_dict(summary, orient="index"), pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--init", choices=("scratch", "dense"), default="scratch")
+    parser.add_argument("--dense-iterations", type=int, default=3000)
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--target", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="trials run at once")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--calibration", default="reference")
     parser.add_argument("--methods", default=",".join(PRUNERS.names()))
     args = parser.parse_args(argv)
-    base = {"iterations": args.iterations, "seed": args.seed, "threads": args.threads}
-    methods = [m for m in args.methods.split(",") if m != "dense"]
-
-    dense, dense_step = run_method("dense", base, args.target, None)
-    rows = {"dense": {**table_row(dense), "delta_t": 0.0}}
-    step_times = {"dense": dense_step}
-    for method in methods:
-        result, step = run_method(method, base, args.target, dense.metrics)
-        rows[method] = table_row(result)
-        step_times[method] = step
-        print(
-            f"  {method:<26} sparsity {result.sparsity['overall']:.1%}  "
-            f"Delta_T {result.delta_t:+.2f}  {step * 1000:.0f} ms/step",
-            flush=True,
-        )
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    print(
-        f"\nscenes-nyu, resnet-tiny, {args.iterations} iterations, target "
-        f"{args.target:.0%}, seed {args.seed} (metrics in %, angles in degrees)"
-    )
-    print(to_markdown(table))
-    summary: dict[str, Any] = {
-        "iterations": args.iterations,
-        "target": args.target,
-        "table": rows,
-        "step_seconds": step_times,
-    }
-    if "adapmtl" in step_times:
-        ratio = step_times["adapmtl"] / step_times["dense"]
-        summary["adapmtl_step_ratio"] = ratio
-        print(
-            f"\nadapmtl step {step_times['adapmtl'] * 1000:.1f} ms / dense step "
-            f"{step_times['dense'] * 1000:.1f} ms: ratio {ratio:.2f} (target <= 1.25)"
-        )
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = [m for m in args.methods.split(",") if m and m != "dense"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pruners.json").write_text(json.dumps(summary, indent=1))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        denses = dict(zip(seeds, pool.map(run_trial, [_dense_fields(args, s) for s in seeds]),
+                          strict=True))  # fmt: skip
+        for seed, dense in denses.items():
+            print(
+                f"dense seed {seed}: {dense['iterations']} iterations, metrics moved by at most "
+                f"{convergence(dense):.2f}% over the last 20% (converged below {CONVERGED:g}%: "
+                f"{'yes' if convergence(dense) < CONVERGED else 'no'})",
+                flush=True,
+            )
+        jobs = [(m, s) for s in seeds for m in methods]
+        fields = [_method_fields(args, m, s, denses[s]) for m, s in jobs]
+        results = dict(zip(jobs, pool.map(run_trial, fields), strict=True))
+    zero = {f"delta:{task}": 0.0 for task in SHOWN} | {"delta_t": 0.0}
+    rows = {("dense", s): {**table_row(d), **zero} for s, d in denses.items()}
+    rows.update({job: table_row(result) for job, result in results.items()})
+    protocol = (
+        f"dense {args.dense_iterations} iterations, then {args.iterations} per method"
+        if args.init == "dense"
+        else f"{args.iterations} iterations from scratch"
+    )
+    print(
+        f"\nscenes-nyu {args.resolution}x{args.resolution}, resnet-tiny, {protocol}, target "
+        f"{args.target:.0%}, calibration {args.calibration}, seeds {args.seeds} "
+        f"(metrics in %, angles in degrees)"
+    )
+    for seed in seeds:
+        table = pd.DataFrame.from_dict(
+            {m: r for (m, s), r in rows.items() if s == seed}, orient="index"
+        )
+        print(f"\nseed {seed}\n{to_markdown(table)}")
+    summary, pairs = summarize(rows, seeds)
+    print(
+        f"\nmean over seeds {args.seeds}: Delta_T with its 95% t interval\n{to_markdown(summary)}"
+    )
+    print("\nthe paper's ordering, paired over seeds:")
+    for pair in pairs:
+        print(f"  {pair['pair']}: {pair['verdict']} -- {pair['sentence']}")
+    steps = {m: statistics.median(r["step_s"] for (mm, _), r in results.items() if mm == m)
+             for m in methods}  # fmt: skip
+    dense_step = statistics.median(d["step_s"] for d in denses.values())
+    if "adapmtl" in steps:
+        print(f"\nadapmtl step / dense step: {steps['adapmtl'] / dense_step:.2f} "
+              f"({args.workers} trials at once)")  # fmt: skip
+    wall = time.perf_counter() - started
+    print(f"wall time {wall / 60:.1f} min")
+    summary_json = {
+        "args": vars(args),
+        "convergence_percent": {s: convergence(d) for s, d in denses.items()},
+        "rows": {f"{m}/seed-{s}": r for (m, s), r in rows.items()},
+        "summary": summary.to_dict(orient="index"),
+        "pairs": pairs,
+        "wall_s": wall,
+    }
+    (RESULTS / f"pruners-{args.init}.json").write_text(json.dumps(summary_json, indent=1))
     return 0
 
 

@@ -192,7 +192,7 @@ def resume_command(
     store = open_store(url, must_exist=db is None)
     try:
         record = store.get_study(study)
-        config = StudyConfig.model_validate(record.config)
+        config = StudyConfig.from_stored(record.config)
         if config_path is not None:
             config = _extended(config, config_path)
             store.set_study_config(study, config.public_dict())
@@ -264,8 +264,27 @@ def print_status(url: str, study: str) -> None:
                 "–" if math.isnan(best) else _objective_text(name, best),
             )
         console.print(table)
+        shared = reference_cost(frames.trials, record.get("config") or {})
+        if shared:
+            console.print(shared, highlight=False, soft_wrap=True)
     for line in _attention(url, study, frames.trials):
         console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
+
+
+def reference_cost(trials: Any, config: dict[str, Any]) -> str | None:
+    """With ``init: dense``, what each seed's dense reference cost (shared by every trial of
+    its seed, whose own columns count only their fine-tuning)."""
+    if config.get("init", "scratch") != "dense" or "is_reference" not in trials:
+        return None
+    done = trials[trials["is_reference"] & (trials["status"] == "COMPLETE")]
+    if not len(done):
+        return None
+    flops = done["flops"].mean()
+    return (
+        f"dense reference (init: dense), per seed, shared by the trials of its seed: "
+        f"{int(done['iterations'].mean())} iterations, {flops:.3g} FLOPs, "
+        f"{done['wall_time_s'].mean():.0f} s wall"
+    )
 
 
 def _objective_text(name: str, value: float) -> str:

@@ -313,10 +313,33 @@ class SchedulerSpec(_Spec):
         return name
 
 
+def _existing_file(path: str, what: str) -> str:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"{what} file {file} does not exist")
+    return str(file.resolve())
+
+
 class ReferenceSpec(_Spec):
-    """The dense reference trial that Delta_T is measured against."""
+    """The dense reference trial of each seed: what Delta_T is measured against and, with
+    ``init: dense``, what every pruning trial of its seed starts from.
+
+    Attributes:
+        enabled: run a reference per seed.
+        iterations: its training budget (default: ``budget.iterations``); with
+            ``init: dense`` it should train to convergence.
+        init: where it starts: ``scratch`` or a checkpoint file (e.g. ImageNet-pretrained
+            backbone weights, see ``trials._init``).
+    """
 
     enabled: bool = True
+    iterations: StrictInt | None = Field(default=None, gt=0)
+    init: str = "scratch"
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, init: str) -> str:
+        return init if init == "scratch" else _existing_file(init, "reference.init")
 
 
 class StudyConfig(_Spec):
@@ -346,6 +369,15 @@ class StudyConfig(_Spec):
     #: Named defaults of every method and the trainer (see ``docs/methods.md``):
     #: ``reference`` (each reference code's defaults) or ``short-budget``.
     calibration: str = "reference"
+    #: Where pruning trials start: ``dense`` (their seed's trained dense reference, the
+    #: papers' protocol), ``scratch`` or a checkpoint file. Architecture searches and
+    #: grouped architectures always start from scratch.
+    init: str = "dense"
+
+    @field_validator("init")
+    @classmethod
+    def _study_init(cls, init: str) -> str:
+        return init if init in ("dense", "scratch") else _existing_file(init, "init")
 
     @field_validator("calibration")
     @classmethod
@@ -469,6 +501,15 @@ class StudyConfig(_Spec):
         return self
 
     @model_validator(mode="after")
+    def _dense_needs_reference(self) -> StudyConfig:
+        if self.init == "dense" and not self.reference.enabled:
+            raise ValueError(
+                "init: 'dense' starts every trial from its seed's dense reference; enable "
+                "reference.enabled or choose init: scratch"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _resolve_paths(self) -> StudyConfig:
         folder = Path(self.study_dir) if self.study_dir else Path("paretune-runs") / self.name
         self.study_dir = str(folder.expanduser().resolve())
@@ -484,6 +525,23 @@ class StudyConfig(_Spec):
     def redacted_storage_url(self) -> str:
         """:meth:`storage_url` with its password shown as ``***``."""
         return redact_url(self.storage_url())
+
+    def reference_checkpoint(self, seed: int) -> str:
+        """Where the dense reference of ``seed`` writes its weights (``init: dense``)."""
+        return str(Path(str(self.study_dir)) / "references" / f"seed-{seed}.pt")
+
+    def starts_from_reference(self, method: str) -> bool:
+        """Whether ``method``'s trials start from their seed's dense reference."""
+        spec = self.method(method)
+        return self.init == "dense" and spec.grouping is None and spec.name not in METHOD_OBJECTIVES
+
+    def reference_slots(self) -> int:
+        """Trial slots a reference may take while the trials of its seed wait for it
+        (``init: dense``): the slots are shared by the seeds' references, at most 8 (the
+        runner also keeps it within the largest node)."""
+        if self.init != "dense":
+            return 1
+        return max(1, min(8, self.resources.max_concurrent // len(self.budget.seeds)))
 
     def method(self, name: str) -> MethodSpec:
         """The spec of method ``name`` (a run name such as ``magnitude@grouped``)."""
@@ -515,13 +573,15 @@ class StudyConfig(_Spec):
         """
         from trials._config import TrialConfig
 
-        if method == "dense" and method not in {m.run_name for m in self.methods}:
+        run, is_reference = method, method == "dense"
+        if is_reference and method not in {m.run_name for m in self.methods}:
             merged: dict[str, Any] = dict(params)
         else:
             spec = self.method(method)
             method = spec.name
             merged = {**spec.params, **spec.space(self.calibration).defaults(), **params}
         trainer = {k: v for k, v in merged.items() if k in TrialConfig.model_fields}
+        start = self._start(run, seed, is_reference)
         return {
             **self.trainer,
             "dataset": self.dataset.name,
@@ -542,13 +602,38 @@ class StudyConfig(_Spec):
             "threads": max(1, int(self.resources.cpus_per_trial)),
             **self.budget.trial_limit(),
             **self._gpu_share(),
+            **start,
             **trainer,
         }
+
+    def _start(self, method: str, seed: int, is_reference: bool) -> dict[str, Any]:
+        """The fields saying where a trial starts and, for a reference, where it writes."""
+        if is_reference:
+            fields: dict[str, Any] = {"init": self.reference.init}
+            if self.reference.iterations is not None:
+                fields["iterations"] = self.reference.iterations
+            if self.init == "dense":
+                fields["save_checkpoint"] = self.reference_checkpoint(seed)
+            return fields
+        if self.starts_from_reference(method):
+            return {"init": self.reference_checkpoint(seed)}
+        spec = self.method(method)
+        own_architecture = spec.grouping is None and spec.name not in METHOD_OBJECTIVES
+        return {"init": self.init if self.init != "dense" and own_architecture else "scratch"}
 
     def _gpu_share(self) -> dict[str, Any]:
         """A fractional GPU is bookkeeping in Ray: the trial caps its own memory share."""
         gpus = self.resources.gpus_per_trial
         return {"gpu_memory_fraction": float(gpus)} if 0 < gpus < 1 else {}
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """A stored study's config. Studies stored before ``init`` and ``calibration``
+        existed trained from scratch with what is now the ``short-budget`` calibration."""
+        stored = dict(data)
+        stored.setdefault("init", "scratch")
+        stored.setdefault("calibration", "short-budget")
+        return cls.model_validate(stored)
 
     def public_dict(self) -> dict[str, Any]:
         """The config as JSON-able data with the storage password hidden (for storing)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,18 +67,30 @@ def runtime_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
     return {"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})}}
 
 
-def _loopback_only() -> None:
-    """Keeps a local Ray on 127.0.0.1.
+@contextlib.contextmanager
+def _loopback_only() -> Iterator[None]:
+    """Keeps the local Ray started in the block on 127.0.0.1.
 
     Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when it is first imported; when it is
     off, every Ray server takes the loopback address instead of the machine's outward one.
-    The variable is set for Ray's own processes and the constant for this one, which may
-    have imported Ray already.
+    The variable is set for Ray's own processes (started in the block) and the constant
+    for this one, which may have imported Ray already; both are restored afterwards, so
+    this process can still join a cluster later.
     """
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     from ray._private import ray_constants
 
+    name = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    before_env, before_constant = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_constant
+        if before_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before_env
 
 
 @dataclass
@@ -151,20 +165,20 @@ def start_ray(
         check_address(address)
         ray.init(address=address, **common)
         return None
-    _loopback_only()
     cpus = None if num_cpus is None else max(1, int(num_cpus))
     root = ray_session_root()
     root.mkdir(mode=0o700, exist_ok=True)
     session = Path(tempfile.mkdtemp(prefix="s", dir=root))
     reaper = _start_reaper(session)
     try:
-        ray.init(
-            num_cpus=cpus,
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            _temp_dir=str(session),
-            **common,
-        )
+        with _loopback_only():
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=str(session),
+                **common,
+            )
     except BaseException:
         LocalRay(session, reaper).stop()
         raise

@@ -34,6 +34,8 @@ class Route:
         board: the name of the reference board trials read.
         objectives: what its trials report by name (its search's objectives).
         device_share: CPUs or GPUs one trial holds (for ``device_s``).
+        waits_for_reference: its trials start from their seed's trained dense reference,
+            so none is suggested before that reference has finished.
     """
 
     method: str
@@ -44,6 +46,7 @@ class Route:
     board: str = ""
     objectives: tuple[str, ...] = ()
     device_share: float = 1.0
+    waits_for_reference: bool = False
 
     @property
     def is_reference(self) -> bool:
@@ -61,8 +64,18 @@ class Route:
         )
 
 
+#: What :meth:`StudyRouter.suggest` returns while every open method run waits for its
+#: seed's reference: no trial now, ask again later.
+WAIT = None
+
+
 class StudyRouter(Searcher):
-    """Suggests trials for several method runs; references first, then in turn."""
+    """Suggests trials for several method runs; references first, then in turn.
+
+    ``ready_seeds`` are the seeds whose dense reference has finished (given for a resumed
+    study, added as references finish); a route that waits for its reference is
+    suggested only once its seed is ready.
+    """
 
     def __init__(
         self,
@@ -70,12 +83,14 @@ class StudyRouter(Searcher):
         metric: list[str],
         mode: list[str],
         stopped: Callable[[str], int | None] | None = None,
+        ready_seeds: set[int] | None = None,
     ) -> None:
-        super().__init__(metric=metric, mode=mode)
+        super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]
         self.routes = sorted(routes, key=lambda r: not r.is_reference)
         self.stopped = stopped
         self.owner: dict[str, Route] = {}
         self.failed_seeds: set[int] = set()
+        self.ready_seeds: set[int] = set(ready_seeds or ())
         self._turn = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -87,21 +102,25 @@ class StudyRouter(Searcher):
     ) -> bool:
         return True  # every method run brings its own space, metrics and modes
 
-    def _next_route(self) -> Route | None:
-        ready = [r for r in self.routes if r.remaining > 0 and r.seed not in self.failed_seeds]
-        references = [r for r in ready if r.is_reference]
+    def _next_route(self) -> Route | str | None:
+        """The route to suggest for, :data:`Searcher.FINISHED` or :data:`WAIT`."""
+        open_ = [r for r in self.routes if r.remaining > 0 and r.seed not in self.failed_seeds]
+        if not open_:
+            return Searcher.FINISHED
+        references = [r for r in open_ if r.is_reference]
         if references:
             return references[0]
+        ready = [r for r in open_ if not r.waits_for_reference or r.seed in self.ready_seeds]
         if not ready:
-            return None
+            return WAIT
         route = ready[self._turn % len(ready)]
         self._turn += 1
         return route
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         route = self._next_route()
-        if route is None:
-            return Searcher.FINISHED
+        if not isinstance(route, Route):
+            return route
         params: dict[str, Any] = {}
         if route.search is not None:
             suggested = route.search.suggest(trial_id)
@@ -148,6 +167,8 @@ class StudyRouter(Searcher):
                 route.search.on_trial_complete(trial_id, result=result, error=error)
         elif error or result is None or ERROR_KEY in result:
             self.failed_seeds.add(route.seed)
+        else:
+            self.ready_seeds.add(route.seed)
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to save: a resumed study re-plans from the results store."""

@@ -141,6 +141,35 @@ def working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+@dataclass(frozen=True)
+class TrialResources:
+    """What a Tune trial reserves: ``cpus`` and ``gpus``; a dense reference that trials of
+    its seed wait for takes ``reference_slots`` times the CPUs (see
+    ``StudyConfig.reference_slots``)."""
+
+    cpus: float
+    gpus: float
+    reference_slots: int = 1
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        from study._tune_config import route_of
+
+        slots = self.reference_slots if route_of(config).reference else 1
+        return {"cpu": self.cpus * slots, "gpu": self.gpus}
+
+
+def fitting_slots(slots: int, cpus_per_trial: float) -> int:
+    """At most ``slots``, and no more than the largest node of the Ray cluster holds (a
+    reference asking for more CPUs than any node has would never start)."""
+    import ray
+
+    largest = max(
+        (node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")),
+        default=cpus_per_trial,
+    )
+    return max(1, min(slots, int(largest // cpus_per_trial) if cpus_per_trial else slots))
+
+
 class StudyRunner:
     """Drives one study from its validated config; the store's only writer."""
 
@@ -159,6 +188,7 @@ class StudyRunner:
         self.study_dir = Path(str(config.study_dir)).resolve()
         self.storage_url = storage_url
         self._optuna_storage: optuna.storages.BaseStorage | None = None
+        self._reference_slots = 1
 
     # -- set-up ------------------------------------------------------------------------
     def create(self) -> None:
@@ -231,6 +261,9 @@ class StudyRunner:
             local = start_ray(self.config.ray_address, verbose=self.verbose, env=self._worker_env())
             if local is not None and driver is not None:
                 driver.uses_ray_session(local.session)
+            self._reference_slots = fitting_slots(
+                self.config.reference_slots(), self.config.resources.cpus_per_trial
+            )
             try:
                 failed_seeds = self._run_stages(plans, progress)
             finally:
@@ -259,10 +292,13 @@ class StudyRunner:
         runs = {(REFERENCE_METHOD, seed): run_id for seed, run_id in references.items()}
         bars: dict[tuple[str, int], tuple[str, int, int]] = {}
         routes = []
+        ready: set[int] = set()
         for seed in references:
             existing = self.store.reference_trial(name, seed)
             if existing is not None:
+                self._check_reference_weights(seed)
                 board.post.remote(seed, existing.metrics)
+                ready.add(seed)
             else:
                 routes.append(self._reference_route(seed))
                 bars[(REFERENCE_METHOD, seed)] = (f"{REFERENCE_METHOD} (seed {seed})", 1, 0)
@@ -277,9 +313,20 @@ class StudyRunner:
                 if route.remaining > 0:
                     routes.append(route)
             if routes:
-                self._tune(routes, runs, bars, board, progress)
+                ready |= self._tune(routes, runs, bars, board, progress, ready)
             routes, bars = [], {}
         return self._finish_runs(references, plans, runs)
+
+    def _check_reference_weights(self, seed: int) -> None:
+        """A finished reference that pruning trials start from must have left its weights."""
+        if self.config.init != "dense":
+            return
+        path = Path(self.config.reference_checkpoint(seed))
+        if not path.is_file():
+            raise ReferenceFailed(
+                f"the dense reference of seed {seed} finished but its weights are not at "
+                f"{path} (init: dense needs them; is study_dir shared by every node?)"
+            )
 
     def _check_grouping_sources(self, plans: list[MethodPlan]) -> None:
         """Fails early on a grouping source that cannot exist by the time it is needed."""
@@ -308,7 +355,11 @@ class StudyRunner:
         from study._router import Route
 
         fields = self.config.trial_config(REFERENCE_METHOD, {}, seed)
-        return Route(REFERENCE_METHOD, seed, fields, remaining=1, device_share=self._share)
+        slots = self._reference_slots
+        if self.config.init == "dense":
+            fields["threads"] = max(1, int(self.config.resources.cpus_per_trial * slots))
+        share = self._share * slots
+        return Route(REFERENCE_METHOD, seed, fields, remaining=1, device_share=share)
 
     def _finished_count(self, plan: MethodPlan) -> int:
         trials = self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed)
@@ -361,6 +412,7 @@ class StudyRunner:
             board,
             objectives=tuple(objective for objective, _ in objectives),
             device_share=self._share,
+            waits_for_reference=self.config.starts_from_reference(plan.method),
         )
         return run_id, route, done
 
@@ -394,7 +446,9 @@ class StudyRunner:
         bars: dict[tuple[str, int], tuple[str, int, int]],
         board: Any,
         progress: Progress,
-    ) -> None:
+        ready: set[int],
+    ) -> set[int]:
+        """One Tune run of ``routes``; returns the seeds whose reference is ready after it."""
         from ray import tune
 
         from study._progress import ProgressView
@@ -409,6 +463,7 @@ class StudyRunner:
             metric=[objective for objective, _ in objectives],
             mode=[OBJECTIVE_MODES[direction] for _, direction in objectives],
             stopped=scheduler.stopped_rung,
+            ready_seeds=ready,
         )
         recorder = StoreRecorder(
             self.store,
@@ -421,7 +476,10 @@ class StudyRunner:
         )
         view = ProgressView(progress, bars)
         trainable = tune.with_resources(
-            run_tune_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
+            run_tune_trial,
+            TrialResources(
+                resources.cpus_per_trial, resources.gpus_per_trial, self._reference_slots
+            ),
         )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         tuner = tune.Tuner(
@@ -444,3 +502,4 @@ class StudyRunner:
             ),
         )
         tuner.fit()
+        return router.ready_seeds

@@ -40,14 +40,21 @@ def read_reference(path: Path) -> dict[str, dict[str, float]]:
 def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> Any:
     """Runs one trial with a progress bar and prints its metrics.
 
-    Everything is validated first (names, parameters, grouping, the data folder), so a
-    bad input is one error line before any progress is shown.
+    Everything is validated first (names, parameters, grouping, the data folder, the
+    initial weights: the trial's data, model and pruner are built), so a bad input is one
+    error line before any progress is shown.
     """
-    from trials import run_trial
-    from trials._validate import validate_data, validate_trial_config
+    import time
 
+    from trials import run_trial
+    from trials._trainer import Trainer, build_setup
+    from trials._validate import validate_data, validate_trial_config
+    from trials.grouping import is_architecture_search
+
+    started = time.perf_counter()
     config = validate_trial_config(config_fields)
     validate_data(config)
+    setup = None if is_architecture_search(config.method) else build_setup(config)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -72,7 +79,11 @@ def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> 
                 f"  it {evaluation.iteration:>6}  sparsity {evaluation.sparsity:6.1%}  {summary}"
             )
 
-        result = run_trial(config, on_evaluation=on_evaluation, on_step=on_step)
+        if setup is None:
+            result = run_trial(config, on_evaluation=on_evaluation, on_step=on_step)
+        else:
+            trainer = Trainer(setup, on_evaluation=on_evaluation, on_step=on_step)
+            result = trainer.train(started=started)
 
     console.print(metrics_table(result.metrics, title=f"{result.method} (seed {result.seed})"))
     console.print(
@@ -92,6 +103,8 @@ def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> 
     console.print(f"wall time {result.wall_time_s:.1f} s, {result.parameters:,} parameters")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
+        if result.checkpoint:  # next to the JSON: name it relative to it
+            result.checkpoint = Path(result.checkpoint).name
         json_path.write_text(result.to_json())
         console.print(f"wrote {json_path}")
     return result

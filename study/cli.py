@@ -47,6 +47,16 @@ def trial(
     eval_every: Annotated[int, typer.Option(help="Evaluate every N iterations (0: 5 times).")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     reference: Annotated[Path | None, typer.Option(help="Dense trial JSON for Delta_T.")] = None,
+    init: Annotated[
+        str,
+        typer.Option(
+            help="Start from: scratch, a trial JSON (its weights), a checkpoint, or "
+            "torchvision ImageNet backbone weights."
+        ),
+    ] = "scratch",
+    calibration: Annotated[
+        str, typer.Option(help="Defaults: reference (the method's code) or short-budget.")
+    ] = "reference",
 ) -> None:
     """Run one trial in this process (no Ray) and print its metrics."""
     from study._trial_command import parse_assignments, read_reference, run_trial_command
@@ -71,6 +81,9 @@ def trial(
         "threads": threads,
         "device": device,
         "reference": read_reference(reference) if reference else None,
+        "init": init,
+        "calibration": calibration,
+        "save_checkpoint": str(json_out.with_suffix(".pt")) if json_out else None,
     }
     run_trial_command(fields, json_out)
 

@@ -127,6 +127,8 @@ class TrialResult(BaseModel):
     parameters: int = 0
     #: Task grouping of a ``dmtg`` or group-then-prune trial (see ``trials.grouping``).
     grouping: dict[str, Any] | None = None
+    #: Where the trained weights were written (``TrialConfig.save_checkpoint``).
+    checkpoint: str | None = None
     evaluations: list[Evaluation] = Field(default_factory=list)
 
     def to_json(self, include_evaluations: bool = False) -> str:

@@ -21,6 +21,7 @@ from trials._flops import (
     time_training_steps,
     training_flops,
 )
+from trials._init import load_initial_weights, save_weights
 from trials.data import MultiTaskDataset, build_dataset
 from trials.metrics import delta_t
 from trials.models import MultiTaskModel, build_model, count_parameters
@@ -80,7 +81,9 @@ def build_setup(config: TrialConfig) -> TrialSetup:
             channels,
             backbone_options=config.model_options,
             head_options=config.head_options,
-        ).to(device)
+        )
+        load_initial_weights(model, config.init, {"model": config.model, "head": config.head})
+        model = model.to(device)
     pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
@@ -263,7 +266,12 @@ class Trainer:
         thresholds = setup.pruner.thresholds()
         setup.model = setup.pruner.finalize()  # type: ignore[assignment]
         final = self._evaluate(done, setup.model, thresholds)
-        return self._result(final)
+        result = self._result(final)
+        if config.save_checkpoint:
+            about = {"model": config.model, "head": config.head, "tasks": list(setup.tasks)}
+            save_weights(setup.model, config.save_checkpoint, {**about, "method": config.method})
+            result.checkpoint = config.save_checkpoint
+        return result
 
     def _forward_flops(self, example: torch.Tensor) -> float:
         """Forward FLOPs per image of one training step (the model, pruned weights dense)."""

@@ -39,14 +39,25 @@ def validate_trial_config(
     their values are not checked here.
     """
     from trials.data import DATASETS
-    from trials.grouping import method_params_type, validate_method_grouping
+    from trials.grouping import (
+        is_architecture_search,
+        method_params_type,
+        validate_method_grouping,
+    )
     from trials.models import BACKBONES, HEADS
     from trials.weighting import WEIGHTINGS
 
     config = fields if isinstance(fields, TrialConfig) else TrialConfig.model_validate(fields)
+    from trials.models._base import parse_options as parse_model_options
+
     DATASETS.get(config.dataset)
-    BACKBONES.get(config.model)
-    HEADS.get(config.head)
+    for kind, registry, name, options in (
+        ("backbone", BACKBONES, config.model, config.model_options),
+        ("head", HEADS, config.head, config.head_options),
+    ):
+        params_type = getattr(registry.get(name), "Params", None)
+        if params_type is not None:
+            parse_model_options(params_type, f"{kind} {name!r}", options)
     params_type = method_params_type(config.method)  # a weight pruner's or dmtg's
     known = set(params_type.model_fields) | set(TrialConfig.model_fields)
     for name in searched:
@@ -60,6 +71,14 @@ def validate_trial_config(
         weighting = WEIGHTINGS.get(config.weighting)
         _check_params("task weighting", config.weighting, weighting.Params, config.weighting_params)
     validate_method_grouping(config, searched)  # dmtg's K and stem; a stored grouping
+    if config.init != "scratch" and (
+        config.grouping is not None or is_architecture_search(config.method)
+    ):
+        what = "a grouped architecture" if config.grouping is not None else config.method
+        raise TrialConfigError(
+            f"init: {what} starts from scratch (the checkpoint is of another architecture); "
+            f"got init {config.init!r}"
+        )
     return config
 
 

@@ -173,9 +173,7 @@ def normalized_gain(
         ValueError: a task has no ``accuracy`` metric, or no task is in both mappings.
     """
     scores = {task: {"accuracy": v} for task, v in _accuracies(metrics, "normalized_gain").items()}
-    base = {
-        task: {"accuracy": v} for task, v in _accuracies(reference, "normalized_gain").items()
-    }
+    base = {task: {"accuracy": v} for task, v in _accuracies(reference, "normalized_gain").items()}
     return delta_t(scores, base)[0]
 
 

@@ -31,7 +31,12 @@ def cluster(
 
 @pytest.fixture(scope="module")
 def cluster_study(cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A tiny study run by a driver in the head's namespace with ``--address``."""
+    """A tiny study run by a driver in the head's namespace with ``--address``.
+
+    Trials start from the dense reference's weights (``init: dense``), so the worker node
+    reads them from the shared study folder; they train long enough that both nodes get
+    some while the other is busy (a cached worker of a finished trial would otherwise take
+    the next one before a new worker has started on the other node)."""
     folder = tmp_path_factory.mktemp("cluster-study")
     config = tiny_study(
         "spread",
@@ -39,11 +44,12 @@ def cluster_study(cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory)
         methods=[{"name": "dense"}, {"name": "random"}],
         budget={
             "trials_per_method": 4,
-            "iterations": 12,
+            "iterations": 400,
             "seeds": [0],
             "batch_size": 4,
-            "eval_every": 6,
+            "eval_every": 200,
         },
+        reference={"iterations": 12},
     )
     path = write_config(config, folder)
     began = time.monotonic()
@@ -74,6 +80,9 @@ def test_trials_ran_on_both_nodes_and_their_node_ids_are_stored(cluster_study):
     used = {t.node_id for t in trials}
     print(f"node ids stored: {sorted(used)}; cluster: {ids}")
     assert used == set(ids.values())  # both nodes ran trials, and nothing else did
+    reference = next(t for t in trials if t.is_reference)
+    searched = [t for t in trials if not t.is_reference]
+    assert all(t.config["init"] == reference.config["save_checkpoint"] for t in searched)
 
 
 def test_checkpoints_of_both_nodes_land_in_the_shared_study_folder(cluster_study):

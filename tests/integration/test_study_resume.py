@@ -86,7 +86,7 @@ def test_resume_after_kill_9_repeats_nothing_and_loses_nothing(
         methods=[{"name": "dense"}, *({"name": m} for m in METHODS)],
         budget={
             "trials_per_method": TRIALS,
-            "iterations": 40,
+            "iterations": 80,
             "seeds": [0],
             "batch_size": 4,
             "eval_every": 10,
@@ -105,12 +105,13 @@ def test_resume_after_kill_9_repeats_nothing_and_loses_nothing(
     processes.update(_ray_processes(driver.pid))
     assert len(processes) >= 4, processes  # GCS, raylet, agents, workers, the reaper
 
+    reaper = _reaper(processes)
+
     # A live driver holds the study: a second one is refused, naming it.
     second = paretune("resume", name, "--db", url, cwd=tmp_path, check=False)
     assert second.returncode == 2
     assert f"is being driven by host {os.uname().nodename}, pid {driver.pid}" in second.stderr
-
-    reaper = _reaper(processes)
+    assert driver.poll() is None, "the study finished before it could be killed"
     if with_reaper:  # first, or it would start stopping the Ray
         os.kill(reaper, signal.SIGKILL)
         time.sleep(0.5)

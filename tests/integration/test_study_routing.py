@@ -14,7 +14,10 @@ from trials.metrics import delta_t
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_references_train_beside_the_searches_and_score_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("init", ["scratch", "dense"])
+def test_references_and_searches_share_one_run_and_score_by_seed(tmp_path: Path, init: str) -> None:
+    """From scratch, searches train beside the references; from the dense model, each
+    seed's trials wait for their own reference (and start from its weights)."""
     config = tiny_study(
         "routed",
         tmp_path,
@@ -23,6 +26,7 @@ def test_references_train_beside_the_searches_and_score_them(tmp_path: Path) -> 
                 "eval_every": 6},
         # half a CPU each: both references and a search fit on 2 cores at once
         resources={"cpus_per_trial": 0.5, "max_concurrent": 3},
+        init=init,
     )  # fmt: skip
     paretune("run", str(write_config(config, tmp_path)), cwd=tmp_path)
     experiments = [p for p in (Path(config["study_dir"]) / "ray").iterdir() if p.is_dir()]
@@ -40,7 +44,15 @@ def test_references_train_beside_the_searches_and_score_them(tmp_path: Path) -> 
         expected, _ = delta_t(trial.metrics, references[trial.seed].metrics)
         assert trial.delta_t == pytest.approx(expected)
     first_reference_end = min(r.finished_at for r in references.values())
-    assert any(t.started_at < first_reference_end for t in searched), "searches waited"
+    if init == "scratch":
+        assert any(t.started_at < first_reference_end for t in searched), "searches waited"
+        assert all(t.config["init"] == "scratch" for t in searched)
+        return
+    for trial in searched:
+        own = references[trial.seed]
+        assert trial.started_at >= own.finished_at, "a trial started before its reference"
+        assert trial.config["init"] == own.config["save_checkpoint"]
+        assert Path(trial.config["init"]).is_file()
 
 
 def test_mo_asha_stops_trials_early_and_records_them(tmp_path: Path) -> None:
