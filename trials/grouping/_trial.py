@@ -121,18 +121,18 @@ class DMTGTrainer(Trainer):
     """Runs a ``dmtg`` trial on a :class:`TrialSetup` whose model is replaced.
 
     Search (``search_fraction`` of the iterations): every step samples
-    ``z = gumbel_softmax(Theta, tau)`` per task (DG models/learnToGroup.py:84) and
-    minimises ``sum_n sum_k z[n, k] * L(head[k][n])`` (DG models/loss.py:21-39; combined
-    over tasks by the trial's task weighting, equal by default: a plain sum, as DG's)
-    plus ``entropy_weight`` times the mean row entropy of ``softmax(Theta)`` and
-    ``balance_weight`` times the groups' load imbalance (both 0 by default). With
-    ``decoupled_heads`` the heads train on their full losses and ``z`` only weighs what
-    flows into the branches and the stem (``Theta``'s gradient is unchanged). ``Theta``
-    stays frozen for the first ``warmup_fraction`` of the search. The network trains at
-    ``lr`` and ``Theta`` at ``logits_lr_scale * lr`` (no weight decay), each phase with
-    the trial's step schedule. Evaluations during the search use each task's argmax
-    branch. Then the grouped model is extracted and fine-tuned (dense, every parameter
-    trainable) for the remaining iterations.
+    ``z = gumbel_softmax(Theta, tau)`` per task (the reference code ethanygao/DMTG, "DG":
+    DG models/learnToGroup.py:84) and minimises ``sum_n sum_k z[n, k] * L(head[k][n])``
+    (DG models/loss.py:21-39; combined over tasks by the trial's task weighting, equal by
+    default: a plain sum, as DG's) plus ``entropy_weight`` times the mean row entropy of
+    ``softmax(Theta)`` and ``balance_weight`` times the groups' load imbalance (both 0 by
+    default). With ``decoupled_heads`` the heads train on their full losses and ``z``
+    only weighs what flows into the branches and the stem (``Theta``'s gradient is
+    unchanged). ``Theta`` stays frozen for the first ``warmup_fraction`` of the search.
+    The network trains at ``lr`` and ``Theta`` at ``logits_lr_scale * lr`` (no weight
+    decay), each phase with the trial's step schedule. Evaluations during the search use
+    each task's argmax branch. Then the grouped model is extracted and fine-tuned (dense,
+    every parameter trainable) for the remaining iterations.
     """
 
     def __init__(
