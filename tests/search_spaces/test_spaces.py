@@ -94,8 +94,8 @@ def test_calibrated_defaults_and_log_scales():
     assert dmtg["tau"].log and dmtg["lr"].log
     assert get_search_space("dmtg").defaults() == {
         "num_groups": 3,
-        "tau": 2.5,
-        "lr": 2e-3,
+        "tau": 4.0,  # the DMTG reference's Taskonomy configuration
+        "lr": 1e-3,
         "shared_stages": 1,
     }
     assert get_search_space("disparse-dynamic").defaults()["end_fraction"] == 0.75
@@ -105,6 +105,38 @@ def test_calibrated_defaults_and_log_scales():
         "rounds": 3,
         "rewind_fraction": 0.05,
     }
+
+
+def test_dmtg_short_budget_space_is_the_space_before_reference_defaults():
+    space = get_search_space("dmtg", "short-budget")
+    assert space == SearchSpace(
+        (
+            Int("num_groups", 1, 3, default=3),
+            Float("tau", 0.5, 8.0, log=True, default=2.5),
+            Float("lr", 3e-4, 1e-2, log=True, default=2e-3),
+            Int("shared_stages", 0, 2, default=1),
+        ),
+        "dmtg",
+    )
+    reference = get_search_space("dmtg")
+    for name, low, high in (("tau", 0.5, 8.0), ("lr", 3e-4, 1e-2)):  # same ranges
+        assert (reference[name].low, reference[name].high) == (low, high)
+    # the reference's CelebA values lie in the ranges too
+    assert reference["tau"].low <= 2.5 <= reference["tau"].high
+    assert reference["lr"].low <= 8e-4 <= reference["lr"].high
+
+
+@pytest.mark.parametrize("calibration", ["reference", "short-budget"])
+def test_dmtg_space_defaults_agree_with_its_params_and_trainer(calibration):
+    grouping = pytest.importorskip("trials.grouping")
+    from trials import TrialConfig
+
+    defaults = get_search_space("dmtg", calibration).defaults()
+    params = grouping.DMTGParams.calibrated(calibration)
+    assert {k: getattr(params, k) for k in defaults if k != "lr"} == {
+        k: v for k, v in defaults.items() if k != "lr"
+    }
+    assert TrialConfig(calibration=calibration).lr == defaults["lr"]
 
 
 def test_dense_space_is_empty():

@@ -13,17 +13,21 @@ from trials import TrialConfig, run_trial
 from trials._validate import validate_trial_config
 from trials.errors import ParetuneError
 from trials.grouping import (
+    DMTGParams,
     DMTGSearchModel,
     GroupedMultiTaskModel,
     GroupingError,
     build_grouped_model,
     build_search_model,
     extract_grouped_model,
+    gradient_scales,
     gumbel_softmax,
     joint_loss,
     load_imbalance,
+    parse_dmtg_params,
     row_entropy,
     scale_gradient,
+    task_objectives,
     temperature_at,
 )
 from trials.models import MultiTaskModel
@@ -56,11 +60,23 @@ def dmtg_trial(**overrides: object) -> dict[str, object]:
 
 
 def small_search(
-    backbone: str = "resnet-tiny", shared: int = 1, groups: int = 3
+    backbone: str = "resnet-tiny",
+    shared: int = 1,
+    groups: int = 3,
+    gradient_scaling: str = "dmtg-taskonomy",
 ) -> DMTGSearchModel:
     torch.manual_seed(0)
     options = {"width": 4} if backbone == "resnet-tiny" else {"width_multiplier": 0.25}
-    return build_search_model(backbone, "light", TASKS, groups, shared, options, {"hidden": 4})
+    return build_search_model(
+        backbone,
+        "light",
+        TASKS,
+        groups,
+        shared,
+        options,
+        {"hidden": 4},
+        gradient_scaling=gradient_scaling,  # type: ignore[arg-type]
+    )
 
 
 # -- relaxation -------------------------------------------------------------------------
@@ -153,22 +169,86 @@ def test_scale_gradient_leaves_values_and_scales_gradients() -> None:
     torch.testing.assert_close(x.grad, torch.full((5,), 0.25))
 
 
-def test_stem_gradient_is_scaled_by_one_over_sqrt_n() -> None:
-    scaled = small_search()
-    plain = small_search()
-    plain.gradient_scale = 1.0
+@pytest.mark.parametrize(
+    ("scaling", "stem", "branch"),
+    [
+        ("sqrt-tasks", 0.5, 1.0),  # stem 1/sqrt(N), N = 4
+        ("dmtg-taskonomy", 1 / 3, 1 / math.sqrt(3)),  # stem 1/K, branches 1/sqrt(K), K = 3
+        ("none", 1.0, 1.0),
+    ],
+)
+def test_shared_gradients_are_scaled_per_option(scaling: str, stem: float, branch: float) -> None:
+    scaled = small_search(gradient_scaling=scaling).double()  # float64: exact factors
+    plain = small_search(gradient_scaling="none").double()
     plain.load_state_dict(scaled.state_dict())
-    x = torch.randn(2, 3, 16, 16)
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
     for model in (scaled, plain):
         model.train()
         out = model.forward_all(x)
         sum(o.sum() for branch in out for o in branch.values()).backward()
-    stem_weight = next(scaled.stem.parameters())
-    ratio = stem_weight.grad / next(plain.stem.parameters()).grad
-    mask = next(plain.stem.parameters()).grad.abs() > 1e-8
-    torch.testing.assert_close(ratio[mask], torch.full_like(ratio[mask], 0.5))  # 1/sqrt(4)
-    branch_weight = next(scaled.branches[0].parameters())
-    torch.testing.assert_close(branch_weight.grad, next(plain.branches[0].parameters()).grad)
+    for part, factor in ((scaled.stem, stem), (scaled.branches[1], branch)):
+        reference = plain.stem if part is scaled.stem else plain.branches[1]
+        for got, expected in zip(part.parameters(), reference.parameters(), strict=True):
+            torch.testing.assert_close(got.grad, factor * expected.grad)
+    for got, expected in zip(scaled.heads.parameters(), plain.heads.parameters(), strict=True):
+        torch.testing.assert_close(got.grad, expected.grad)  # heads are never scaled
+
+
+def test_gradient_scales_and_their_error() -> None:
+    assert gradient_scales("none", 9, 3) == (1.0, 1.0)
+    assert gradient_scales("sqrt-tasks", 9, 3) == (1 / 3, 1.0)
+    assert gradient_scales("dmtg-taskonomy", 9, 4) == (0.5, 0.5)
+    assert gradient_scales("dmtg-taskonomy", 9, 1) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="one of dmtg-taskonomy, none, sqrt-tasks but got 'x'"):
+        gradient_scales("x", 9, 3)
+    with pytest.raises(ValueError, match="gradient_scaling must be one of"):
+        small_search(gradient_scaling="1/sqrt(N)")
+
+
+def test_task_objectives_have_the_joint_value_either_way() -> None:
+    losses = torch.tensor([[0.5, 1.0], [2.0, 4.0]], requires_grad=True)
+    z = torch.tensor([[0.25, 0.75], [1.0, 0.0]], requires_grad=True)
+    coupled = task_objectives(losses, z)
+    decoupled = task_objectives(losses, z, decoupled_heads=True)
+    torch.testing.assert_close(coupled, joint_loss(losses, z))
+    torch.testing.assert_close(decoupled, coupled)
+    (loss_grad,) = torch.autograd.grad(decoupled.sum(), losses, retain_graph=True)
+    torch.testing.assert_close(loss_grad, torch.ones(2, 2))  # every head its full loss
+    (z_grad,) = torch.autograd.grad(decoupled.sum(), z)
+    torch.testing.assert_close(z_grad, losses.detach())  # Theta's gradient as the joint loss
+
+
+def test_dmtg_params_reference_defaults_and_short_budget_preset() -> None:
+    reference = DMTGParams()
+    assert reference.model_dump() == {
+        "num_groups": 3,
+        "tau": 4.0,
+        "shared_stages": 1,
+        "tau_schedule": "constant",
+        "tau_final": 0.5,
+        "entropy_weight": 0.0,
+        "search_fraction": 0.5,
+        "logits_lr_scale": 1.0,
+        "decoupled_heads": False,
+        "warmup_fraction": 0.0,
+        "balance_weight": 0.0,
+        "gradient_scaling": "dmtg-taskonomy",
+    }
+    assert parse_dmtg_params({}) == reference
+    short = parse_dmtg_params({}, "short-budget")
+    assert short == reference.model_copy(
+        update={
+            "tau": 2.5,
+            "logits_lr_scale": 10.0,
+            "decoupled_heads": True,
+            "warmup_fraction": 0.3,
+            "balance_weight": 1.0,
+            "gradient_scaling": "sqrt-tasks",
+        }
+    )
+    assert parse_dmtg_params({"tau": 3.0}, "short-budget").tau == 3.0  # explicit wins
+    with pytest.raises(GroupingError, match="gradient_scaling"):
+        parse_dmtg_params({"gradient_scaling": "sqrt"})
 
 
 def test_load_imbalance() -> None:

@@ -3,9 +3,14 @@
 Each ``attributes`` task depends on exactly one factor group (``task_groups``); the
 searched assignment is compared with it by the adjusted Rand index over three seeds.
 Narrow branches (``width`` 4) make capacity the bottleneck, so one branch serves one group
-well but not three; ``DMTGParams``' defaults (decoupled heads, a frozen-``Theta`` warm-up
-and the load balance) do the rest. The logits' rate is ``4 * 5e-3 = 0.02``, the default's
-``10 * 2e-3``.
+well but not three; calibration ``short-budget`` (decoupled heads, a frozen-``Theta``
+warm-up, the load balance, the stem's gradient x``1/sqrt(N)`` and the trainer's lr halved
+at 40% of the budget) does the rest. The test runs that calibration explicitly because it
+is what these 300 iterations and the two-of-three threshold were measured with. The
+reference recipe (``DMTGParams``' defaults, DMTG's own) is a different search: with this
+test's parameters it recovered the grouping in none of the three seeds (ARI 0.48, 0.27,
+0.0), with DMTG's Taskonomy ``tau=4`` and ``Theta`` at the network's rate in two (1.0,
+1.0, 0.15). The logits' rate is ``4 * 5e-3 = 0.02``, the preset's ``10 * 2e-3``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def recovered_ari(seed: int) -> float:
             "model_options": {"width": 4},
             "head_options": {"hidden": 4},
             "method": "dmtg",
+            "calibration": "short-budget",
             "method_params": {
                 "num_groups": 3,
                 "tau": 2.5,

@@ -18,12 +18,14 @@ from trials.grouping._registry import (
     run_architecture_search,
 )
 from trials.grouping._relax import (
+    gradient_scales,
     gumbel_softmax,
     joint_loss,
     load_imbalance,
     row_entropy,
     scale_gradient,
     shared_gradient_scale,
+    task_objectives,
     temperature_at,
 )
 from trials.grouping._search_model import (
@@ -32,6 +34,7 @@ from trials.grouping._search_model import (
     extract_grouped_model,
 )
 from trials.grouping._spec import (
+    GRADIENT_SCALINGS,
     DMTGParams,
     GroupingError,
     GroupingSpec,
@@ -51,6 +54,7 @@ from trials.grouping._trial import (
 
 __all__ = [
     "ARCHITECTURE_SEARCHES",
+    "GRADIENT_SCALINGS",
     "ArchitectureSearch",
     "DMTGParams",
     "DMTGSearch",
@@ -66,6 +70,7 @@ __all__ = [
     "check_num_groups",
     "check_shared_stages",
     "extract_grouped_model",
+    "gradient_scales",
     "gumbel_softmax",
     "is_architecture_search",
     "joint_loss",
@@ -77,6 +82,7 @@ __all__ = [
     "run_architecture_search",
     "scale_gradient",
     "shared_gradient_scale",
+    "task_objectives",
     "temperature_at",
     "validate_grouping",
     "validate_method_grouping",

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from trials.grouping._grouped import GroupedMultiTaskModel
-from trials.grouping._relax import scale_gradient, shared_gradient_scale
-from trials.grouping._spec import check_num_groups, check_shared_stages
+from trials.grouping._relax import gradient_scales, scale_gradient
+from trials.grouping._spec import GradientScaling, check_num_groups, check_shared_stages
 from trials.models import build_model
 
 
@@ -23,8 +23,13 @@ class DMTGSearchModel(nn.Module):
     ``stem`` (the first ``shared_stages`` backbone stages) feeds ``K`` copies of the
     remaining stages (``branches``); each branch feeds its own head for every task
     (``heads[k][task]``, K x N heads). ``logits`` is ``Theta`` (N x K, zeros = uniform):
-    row ``n`` is task ``n``'s categorical distribution over the groups. Gradients into the
-    stem are scaled by ``1 / sqrt(N)`` (:func:`shared_gradient_scale`).
+    row ``n`` is task ``n``'s categorical distribution over the groups.
+
+    ``gradient_scaling`` (:func:`~trials.grouping.gradient_scales`) scales the gradient
+    each branch sends into the stem by ``stem_gradient_scale`` and the gradient each head
+    sends into its branch by ``branch_gradient_scale``, as DMTG's group and task
+    regulators do (ethanygao/DMTG models/learnToGroup.py:52-62); the default
+    ``dmtg-taskonomy`` gives the stem x``1/K`` and the branches x``1/sqrt(K)``.
 
     ``forward_all(x)`` gives every branch's prediction of every task (training: the trial
     weighs the ``(N, K)`` losses by Gumbel-softmax samples of ``Theta``); ``forward(x)``
@@ -37,7 +42,7 @@ class DMTGSearchModel(nn.Module):
         stem: nn.Sequential,
         branch: nn.Module,
         heads: list[Mapping[str, nn.Module]],
-        scale_shared_gradients: bool = True,
+        gradient_scaling: GradientScaling = "dmtg-taskonomy",
     ) -> None:
         super().__init__()
         if not heads:
@@ -49,8 +54,9 @@ class DMTGSearchModel(nn.Module):
         self.heads = nn.ModuleList(nn.ModuleDict(dict(group)) for group in heads)
         self.task_names = tuple(heads[0])
         self.logits = nn.Parameter(torch.zeros(len(self.task_names), len(heads)))
-        self.gradient_scale = (
-            shared_gradient_scale(len(self.task_names)) if scale_shared_gradients else 1.0
+        self.gradient_scaling = gradient_scaling
+        self.stem_gradient_scale, self.branch_gradient_scale = gradient_scales(
+            gradient_scaling, len(self.task_names), len(heads)
         )
 
     @property
@@ -79,7 +85,14 @@ class DMTGSearchModel(nn.Module):
         return [p for name, p in self.named_parameters() if name != "logits"]
 
     def _shared(self, x: torch.Tensor) -> torch.Tensor:
-        return scale_gradient(self.stem(x), self.gradient_scale)
+        """The stem's features, their gradient scaled (DMTG's group regulator, which DMTG
+        applies once per branch: the same sum)."""
+        return scale_gradient(self.stem(x), self.stem_gradient_scale)
+
+    def _branch(self, k: int, shared: torch.Tensor) -> torch.Tensor:
+        """Branch ``k``'s features, their gradient scaled (DMTG's task regulator, which DMTG
+        applies once per head: the same sum)."""
+        return scale_gradient(self.branches[k](shared), self.branch_gradient_scale)
 
     def _predict(self, head: nn.Module, features: torch.Tensor, size: Any) -> torch.Tensor:
         return F.interpolate(head(features), size=size, mode="bilinear", align_corners=False)
@@ -102,8 +115,8 @@ class DMTGSearchModel(nn.Module):
         shared = self._shared(x)
         size = x.shape[-2:]
         outputs = []
-        for k, (branch, heads) in enumerate(zip(self.branches, self.heads, strict=True)):
-            features = branch(shared)
+        for k, heads in enumerate(self.heads):
+            features = self._branch(k, shared)
             outputs.append(
                 {
                     task: self._predict(
@@ -121,7 +134,7 @@ class DMTGSearchModel(nn.Module):
         shared = self._shared(x)
         size = x.shape[-2:]
         assignment = self.assignment()
-        features = {k: self.branches[k](shared) for k in sorted(set(assignment.values()))}
+        features = {k: self._branch(k, shared) for k in sorted(set(assignment.values()))}
         return {
             task: self._predict(self.heads[k][task], features[k], size)
             for task, k in assignment.items()
@@ -143,17 +156,19 @@ def build_search_model(
     shared_stages: int,
     backbone_options: Mapping[str, Any] | None = None,
     head_options: Mapping[str, Any] | None = None,
-    scale_shared_gradients: bool = True,
+    gradient_scaling: GradientScaling = "dmtg-taskonomy",
 ) -> DMTGSearchModel:
     """A DMTG search model over the registered ``backbone`` and ``head``.
 
     The branches are deep copies of the backbone's stages after ``shared_stages`` (same
     initial weights); so are a task's K heads (heads of different tasks are initialised
     independently), so at the start no branch is favoured by a luckier head.
+    ``gradient_scaling`` is as :class:`DMTGSearchModel`'s.
 
     Raises:
         GroupingError: ``num_groups`` outside ``1..N`` or ``shared_stages`` out of range.
-        UnknownNameError, ModelOptionError, ValueError: as :func:`trials.models.build_model`.
+        UnknownNameError, ModelOptionError, ValueError: as :func:`trials.models.build_model`;
+            ValueError also for an unknown ``gradient_scaling``.
     """
     template = build_model(backbone, head, task_channels, backbone_options, head_options)
     check_num_groups(num_groups, list(template.tasks))
@@ -165,7 +180,7 @@ def build_search_model(
         nn.Sequential(*stages[:shared_stages]),
         nn.Sequential(*stages[shared_stages:]),
         heads,
-        scale_shared_gradients=scale_shared_gradients,
+        gradient_scaling=gradient_scaling,
     )
 
 

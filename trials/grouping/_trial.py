@@ -18,9 +18,9 @@ from trials.grouping._grouped import GroupedMultiTaskModel, build_grouped_model
 from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
 from trials.grouping._relax import (
     gumbel_softmax,
-    joint_loss,
     load_imbalance,
     row_entropy,
+    task_objectives,
     temperature_at,
 )
 from trials.grouping._search_model import (
@@ -121,16 +121,18 @@ class DMTGTrainer(Trainer):
     """Runs a ``dmtg`` trial on a :class:`TrialSetup` whose model is replaced.
 
     Search (``search_fraction`` of the iterations): every step samples
-    ``z = gumbel_softmax(Theta, tau)`` per task and minimises
-    ``sum_n sum_k z[n, k] * L(head[k][n])`` (combined over tasks by the trial's task
-    weighting, equal by default) plus ``entropy_weight`` times the mean row entropy of
-    ``softmax(Theta)`` and ``balance_weight`` times the groups' load imbalance. With
-    ``decoupled_heads`` the heads train on their full losses and ``z`` only weighs what
-    flows into the branches and the stem (``Theta``'s gradient is unchanged). ``Theta``
-    stays frozen for the first ``warmup_fraction`` of the search. The network trains at
-    ``lr`` and ``Theta`` at ``logits_lr_scale * lr``, each phase with the trial's step
-    schedule. Evaluations during the search use each task's argmax branch. Then the
-    grouped model is extracted and fine-tuned (dense) for the remaining iterations.
+    ``z = gumbel_softmax(Theta, tau)`` per task (the reference code ethanygao/DMTG, "DG":
+    DG models/learnToGroup.py:84) and minimises ``sum_n sum_k z[n, k] * L(head[k][n])``
+    (DG models/loss.py:21-39; combined over tasks by the trial's task weighting, equal by
+    default: a plain sum, as DG's) plus ``entropy_weight`` times the mean row entropy of
+    ``softmax(Theta)`` and ``balance_weight`` times the groups' load imbalance (both 0 by
+    default). With ``decoupled_heads`` the heads train on their full losses and ``z``
+    only weighs what flows into the branches and the stem (``Theta``'s gradient is
+    unchanged). ``Theta`` stays frozen for the first ``warmup_fraction`` of the search.
+    The network trains at ``lr`` and ``Theta`` at ``logits_lr_scale * lr`` (no weight
+    decay), each phase with the trial's step schedule. Evaluations during the search use
+    each task's argmax branch. Then the grouped model is extracted and fine-tuned (dense,
+    every parameter trainable) for the remaining iterations.
     """
 
     def __init__(
@@ -183,7 +185,6 @@ class DMTGTrainer(Trainer):
     def _search(self, model: DMTGSearchModel, iterations: int) -> None:
         setup, params = self.setup, self.params
         config = setup.config
-        names = list(model.tasks)
         optimizer = self._optimizer(
             [
                 {
@@ -207,32 +208,44 @@ class DMTGTrainer(Trainer):
             )
             z = gumbel_softmax(model.logits, tau, generator=setup.generator)
             searching = iteration >= warmup  # Theta is frozen during the warm-up
-            if not searching:
-                z = z.detach()
-            with self._autocast():
-                outputs = model.forward_all(batch["image"], z if params.decoupled_heads else None)
-                losses = torch.stack(
-                    [
-                        torch.stack([setup.tasks[n].loss(out[n], batch[n]) for out in outputs])
-                        for n in names
-                    ]
-                ).float()
-            if params.decoupled_heads:
-                # value: the joint loss; gradients: every head its full loss, branch k the
-                # z-scaled share (forward_all), Theta sum_k dz/dTheta * L[n, k]
-                per_task = losses.sum(dim=1) - losses.detach().sum(dim=1)
-                per_task = per_task + joint_loss(losses.detach(), z)
-            else:
-                per_task = joint_loss(losses, z)
-            loss = setup.weighting.combine(dict(zip(names, per_task, strict=True)), iteration)
-            if searching and params.entropy_weight:
-                loss = loss + params.entropy_weight * row_entropy(model.logits)
-            if searching and params.balance_weight:
-                loss = loss + params.balance_weight * load_imbalance(model.logits)
+            loss = self.search_loss(model, batch, z, iteration, searching)
             self._step(iteration, loss, optimizer, scheduler)
             done = iteration + 1
             if done % config.eval_every == 0 or done == iterations:
                 self.history.append({"iteration": done, "probabilities": _probabilities(model)})
+
+    def search_loss(
+        self,
+        model: DMTGSearchModel,
+        batch: dict[str, torch.Tensor],
+        z: torch.Tensor,
+        iteration: int,
+        searching: bool = True,
+    ) -> torch.Tensor:
+        """One search step's loss for ``batch`` and the ``(N, K)`` assignment sample ``z``.
+
+        ``searching=False`` is the warm-up: ``z`` is detached (``Theta`` gets no gradient)
+        and the entropy and balance terms are left out.
+        """
+        setup, params = self.setup, self.params
+        names = list(model.tasks)
+        if not searching:
+            z = z.detach()
+        with self._autocast():
+            outputs = model.forward_all(batch["image"], z if params.decoupled_heads else None)
+            losses = torch.stack(
+                [
+                    torch.stack([setup.tasks[n].loss(out[n], batch[n]) for out in outputs])
+                    for n in names
+                ]
+            ).float()
+        per_task = task_objectives(losses, z, params.decoupled_heads)
+        loss = setup.weighting.combine(dict(zip(names, per_task, strict=True)), iteration)
+        if searching and params.entropy_weight:
+            loss = loss + params.entropy_weight * row_entropy(model.logits)
+        if searching and params.balance_weight:
+            loss = loss + params.balance_weight * load_imbalance(model.logits)
+        return loss
 
     def _fine_tune(self, model: GroupedMultiTaskModel, start: int) -> None:
         setup = self.setup
@@ -345,6 +358,7 @@ class DMTGSearch(ArchitectureSearch):
             params.shared_stages,
             config.model_options,
             config.head_options,
+            gradient_scaling=params.gradient_scaling,
         ).to(setup.device)
         trainer = DMTGTrainer(setup, params, on_evaluation=on_evaluation, on_step=on_step)
         return trainer.train(started=started)
