@@ -312,3 +312,30 @@ def test_names_match_the_pruners_typed_params():
         assert params.model_dump(include=set(space.names)) == space.defaults()
         checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("method", ["disparse", "disparse-dynamic"])
+def test_disparse_space_defaults_are_the_params_defaults_in_each_calibration(method):
+    pruning = pytest.importorskip("trials.pruning")
+    params_class = pruning.PRUNERS.get(method).Params
+    for calibration in ("reference", "short-budget"):
+        defaults = get_search_space(method, calibration).defaults()
+        params = params_class.calibrated(calibration)
+        assert params.model_dump(include=set(defaults)) == defaults, calibration
+
+
+def test_disparse_short_budget_spaces_are_the_spaces_before_reference_defaults():
+    assert get_search_space("disparse", "short-budget") == SearchSpace(
+        (Float("target_sparsity", 0.5, 0.99, default=0.9),), "disparse"
+    )
+    assert get_search_space("disparse-dynamic", "short-budget") == SearchSpace(
+        (
+            Float("target_sparsity", 0.5, 0.99, default=0.9),
+            Float("prune_rate", 0.1, 0.5, default=0.3),
+            Float("end_fraction", 0.5, 0.9, default=0.75),
+        ),
+        "disparse-dynamic",
+    )
+    reference = get_search_space("disparse-dynamic")
+    assert reference.defaults() == {"target_sparsity": 0.9, "prune_rate": 0.5, "end_fraction": 0.75}
+    assert (reference["prune_rate"].low, reference["prune_rate"].high) == (0.1, 0.7)

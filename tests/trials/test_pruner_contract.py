@@ -190,3 +190,14 @@ def test_params_are_typed_frozen_and_strict(method: str) -> None:
     params = build_pruner(method).params
     with pytest.raises(pydantic.ValidationError, match="frozen"):
         params.target_sparsity = 0.3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("method", ["disparse", "disparse-dynamic"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_disparse_short_budget_meets_the_target(method: str, target: float) -> None:
+    """The short-budget calibration (paretune's path before reference defaults) too."""
+    pruner = build_pruner(method, "short-budget", target_sparsity=target)
+    model = tiny_model()
+    train(pruner, model, make_context())
+    overall = measure_sparsity(pruner.finalize().components()).overall
+    assert target - BELOW <= overall <= target + ABOVE, f"{method} ended at {overall:.4f}"

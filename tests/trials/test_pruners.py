@@ -28,6 +28,7 @@ from trials.pruning import (
     erk_densities,
     global_topk,
     keep_count,
+    measure_sparsity,
     union_regrowth,
 )
 
@@ -366,16 +367,22 @@ def test_disparse_backbone_weight_is_pruned_only_when_every_task_agrees() -> Non
         return {task: ((out[task] - 5.0) ** 2).mean() for task in ("a", "b")}
 
     ctx = PruningContext(10, ("a", "b"), lambda: {"image": torch.ones(2, 4, 1, 1)}, task_losses)
-    pruner = build_pruner("disparse", target_sparsity=0.5, score_batches=1)
-    assert isinstance(pruner, DisparsePruner)
-    model = _disagreeing_model()
-    pruner.attach(model, ctx)
-    # Task a wants backbone weights {0, 1}, task b wants {6, 7}: the backbone keeps both.
-    assert pruner.masks["backbone"].view(-1).tolist() == [1, 1, 0, 0, 0, 0, 1, 1]
-    assert pruner.masks["heads.a"].view(-1).tolist() == [1, 0]
-    assert pruner.masks["heads.b"].view(-1).tolist() == [0, 1]
-    assert 0.25 <= pruner.keep_ratio < 0.35  # each task keeps its top 3 of 10
-    assert pruner.sparsity().overall == 0.5
+    for calibration in ("reference", "short-budget"):
+        pruner = build_pruner(
+            "disparse", calibration, target_sparsity=0.5, score_batches=1, score_weights="current"
+        )
+        assert isinstance(pruner, DisparsePruner)
+        model = _disagreeing_model()
+        pruner.attach(model, ctx)
+        # Task a wants backbone weights {0, 1}, task b wants {6, 7}: the backbone keeps both.
+        assert pruner.masks["backbone"].view(-1).tolist() == [1, 1, 0, 0, 0, 0, 1, 1]
+        assert pruner.masks["heads.a"].view(-1).tolist() == [1, 0]
+        assert pruner.masks["heads.b"].view(-1).tolist() == [0, 1]
+        if calibration == "reference":  # each task keeps its top floor(10 * r) = 3 of 10
+            assert int(10 * pruner.keep_ratio) == 3
+        else:  # round(10 * r) = 3
+            assert 0.25 <= pruner.keep_ratio < 0.35
+        assert pruner.sparsity().overall == 0.5
 
 
 def test_disparse_hits_the_target_despite_the_union() -> None:
@@ -390,6 +397,40 @@ def test_disparse_hits_the_target_despite_the_union() -> None:
         mine = agreement_masks({task: pruner.task_scores[task]}, shared, pruner.keep_ratio)
         for name, mask in mine.items():
             assert not (mask & ~pruner.masks[name]).any()
+
+
+def test_disparse_reference_defaults_and_the_short_budget_path() -> None:
+    reference = build_pruner("disparse").params
+    short = build_pruner("disparse", "short-budget").params
+    fields = ("score_batches", "scores", "score_weights", "ties", "rounding", "fixed_keep_ratio")
+    assert [getattr(reference, f) for f in fields] == [
+        50,
+        "gradient",
+        "reinit",
+        "keep-ties",
+        "floor",
+        None,
+    ]
+    assert [getattr(short, f) for f in fields] == [
+        4,
+        "gradient",
+        "current",
+        "exact-k",
+        "round",
+        None,
+    ]
+    with pytest.raises(pydantic.ValidationError, match="fixed_keep_ratio"):
+        build_pruner("disparse", fixed_keep_ratio=0.0)
+    with pytest.raises(pydantic.ValidationError, match="ties"):
+        build_pruner("disparse", ties="all")
+
+
+def test_disparse_fixed_keep_ratio_misses_the_target_as_the_reference_does() -> None:
+    pruner = build_pruner("disparse", target_sparsity=0.9, score_batches=1, fixed_keep_ratio=0.3)
+    assert isinstance(pruner, DisparsePruner)
+    pruner.attach(small_model(), context())
+    assert pruner.keep_ratio == 0.3
+    assert density(pruner) > 0.3  # the union keeps more than each task's share
 
 
 # -- disparse-dynamic -----------------------------------------------------------------------
@@ -423,10 +464,12 @@ def test_union_regrowth_interleaves_task_rankings() -> None:
         union_regrowth([task_a], eligible, 5)
 
 
-def test_disparse_dynamic_keeps_density_while_masks_move() -> None:
+def test_disparse_dynamic_short_budget_keeps_density_while_masks_move() -> None:
     model = small_model()
     ctx = context(iterations=40)
-    pruner = build_pruner("disparse-dynamic", target_sparsity=0.8, update_every=2, prune_rate=0.5)
+    pruner = build_pruner(
+        "disparse-dynamic", "short-budget", target_sparsity=0.8, update_every=2, prune_rate=0.5
+    )
     assert isinstance(pruner, DisparseDynamicPruner)
     pruner.attach(model, ctx)
     start = {n: m.clone() for n, m in pruner.masks.items()}
@@ -444,3 +487,32 @@ def test_disparse_dynamic_keeps_density_while_masks_move() -> None:
     frozen = {n: m.clone() for n, m in pruner.masks.items()}
     train_steps(pruner, model, ctx, range(30, 34))  # past end_fraction: masks stay
     assert all(torch.equal(frozen[n], pruner.masks[n]) for n in frozen)
+
+
+def test_disparse_dynamic_reference_finalize_prunes_to_the_erk_densities() -> None:
+    model = small_model()
+    ctx = context(iterations=40)
+    pruner = build_pruner("disparse-dynamic", target_sparsity=0.8)
+    assert isinstance(pruner, DisparseDynamicPruner)
+    pruner.attach(model, ctx)
+    assert pruner.update_every == 1 and pruner.end_step == 30
+    train_steps(pruner, model, ctx, range(5))  # stopped long before the end of updates
+    assert density(pruner) > 0.2  # the backbone's union regrowth overshoots
+    final = pruner.finalize()
+    for name, mask in pruner.masks.items():
+        assert abs(int(mask.sum()) - pruner.densities[name] * mask.numel()) <= 1, name
+    assert measure_sparsity(final.components()).overall == pytest.approx(0.8, abs=0.01)
+    short = build_pruner("disparse-dynamic", "short-budget", target_sparsity=0.8)
+    assert not short.params.final_prune
+
+
+def test_disparse_dynamic_options_validate() -> None:
+    for field, value in [
+        ("regrowth", "union"),
+        ("drop_rule", "magnitude"),
+        ("regrowth_splits", 0),
+        ("erk_power", -0.5),
+        ("update_fraction", 0.0),
+    ]:
+        with pytest.raises(pydantic.ValidationError, match=field):
+            build_pruner("disparse-dynamic", **{field: value})

@@ -224,33 +224,46 @@ class MaskedPruner(WeightPruner):
                     buffer.copy_(saved[name])
 
     def task_gradients(
-        self, batch: dict[str, torch.Tensor], names: Mapping[str, list[str]]
+        self,
+        batch: dict[str, torch.Tensor],
+        names: Mapping[str, list[str]],
+        model: nn.Module | None = None,
+        weights: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, dict[str, torch.Tensor]]:
-        """Per-task weight gradients on ``batch``.
+        """Per-task weight gradients on ``batch``, from one forward pass.
+
+        One forward and one ``autograd.grad`` per task equals one forward per task (what
+        DiSparse's reference does) as long as the forward is deterministic: norm layers in
+        train mode use the same batch statistics each time; dropout would draw new masks.
 
         Args:
             batch: a training batch from ``context.draw_batch()``.
             names: task -> layer names whose weight gradient that task needs.
+            model: the network to differentiate (default: the attached model), e.g. a
+                re-initialised copy of it.
+            weights: layer name -> that network's weight tensors (default: the attached
+                model's prunable weights).
 
         Returns:
             task -> layer name -> ``dL_task / dW`` (zeros where the loss does not reach).
         """
         context = self._context()
-        model = self._model()
+        model = self._model() if model is None else model
+        weights = self._weights if weights is None else weights
         losses = context.task_losses(model, batch)
         grads: dict[str, dict[str, torch.Tensor]] = {}
         tasks = list(names)
         for position, task in enumerate(tasks):
-            weights = [self._weights[n] for n in names[task]]
+            layer_weights = [weights[n] for n in names[task]]
             found = torch.autograd.grad(
                 losses[task],
-                weights,
+                layer_weights,
                 retain_graph=position < len(tasks) - 1,
                 allow_unused=True,
             )
             grads[task] = {
                 n: torch.zeros_like(w) if g is None else g.detach()
-                for n, w, g in zip(names[task], weights, found, strict=True)
+                for n, w, g in zip(names[task], layer_weights, found, strict=True)
             }
         return grads
 
@@ -261,22 +274,27 @@ class MaskedPruner(WeightPruner):
 
 
 def erk_densities(
-    shapes: Mapping[str, tuple[int, ...] | torch.Size], density: float
+    shapes: Mapping[str, tuple[int, ...] | torch.Size], density: float, power: float = 1.0
 ) -> dict[str, float]:
     """Erdős–Rényi-Kernel layer densities (Evci et al., ICML 2020, "Rigging the Lottery").
 
-    Each layer's density is proportional to ``sum(shape) / prod(shape)``, scaled so that
-    the parameter-weighted mean density equals ``density``; layers that would exceed 1
-    are made dense and the rest rescaled.
+    Each layer's density is proportional to ``(sum(shape) / prod(shape)) ** power``,
+    scaled so that the parameter-weighted mean density equals ``density``; while the
+    largest of them would exceed 1, the layers with that largest raw value are made dense
+    and the rest rescaled. ``power`` 1 is RigL's ERK; DiSparse's reference uses 0.9
+    (``erk_power_scale``, DS dynamic_prune.py:80,154-157), which softens the differences.
 
     Args:
         shapes: layer name -> weight shape.
         density: overall fraction of weights to keep, in ``(0, 1]``.
+        power: exponent of the raw Erdős–Rényi ratio (``>= 0``; 0 gives uniform).
     """
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1] but got {density}")
+    if not power >= 0.0:
+        raise ValueError(f"power must be at least 0 but got {power}")
     sizes = {name: math.prod(shape) for name, shape in shapes.items()}
-    raw = {name: sum(shape) / sizes[name] for name, shape in shapes.items()}
+    raw = {name: (sum(shape) / sizes[name]) ** power for name, shape in shapes.items()}
     dense: set[str] = set()
     epsilon = 0.0
     while True:
