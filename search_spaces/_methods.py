@@ -1,9 +1,10 @@
 """The search space of every method, registered by method name.
 
 Parameter names equal the fields of each method's typed ``Params`` in ``trials/``
-(``trials.pruning`` for weight pruners, the DMTG grouping model for ``dmtg``). Ranges
-are calibrated for budgets of a few hundred training iterations (see the pruners'
-docstrings); the trainer's ``lr`` is not searched for pruning methods.
+(``trials.pruning`` for weight pruners, the DMTG grouping model for ``dmtg``). The
+registered spaces are the ``reference`` calibration: their defaults are the methods'
+reference defaults; :data:`CALIBRATED_SPACES` holds the other calibrations' ranges (see
+the pruners' docstrings). The trainer's ``lr`` is not searched for pruning methods.
 """
 
 from __future__ import annotations
@@ -25,23 +26,55 @@ def _target_sparsity() -> Float:
     return Float("target_sparsity", 0.5, 0.99, default=0.9)
 
 
-def _threshold_lr() -> Float:
-    return Float("threshold_lr", 5e-3, 5e-2, log=True, default=2e-2)
+# -- soft thresholds (AdapMTL, its ablations, STR) ------------------------------------------
+# Reference ranges (AdapMTL's reference defaults: s_init -30.5 for every threshold, the
+# thresholds in the weights' Adam group at the trainer's lr 1e-3, weight decay 1e-4). With
+# Adam a threshold moves by about its lr per step towards 0, so from -30.5 at lr 1e-3 it
+# moves at most ~0.5 in 500 steps and prunes nothing: the ranges also hold what can prune
+# within a few hundred to a few thousand steps. Measured on the default trial
+# (scenes-nyu, resnet-tiny, 500 iterations, reference trainer): the defaults 0% sparsity;
+# s_init -4.6 (sigmoid ~ 0.01) 38%; s_init -4, threshold lr 2e-2, penalty 1e-2 83%; from
+# -30.5 a threshold lr of 0.15 only 3%.
+#: s_init range, reference calibration (default: AdapMTL ``args.py:13``).
+THRESHOLD_INIT_RANGE = {"low": -30.5, "high": -2.0, "default": -30.5}
+#: threshold lr range, reference calibration. The default is the reference trainer's lr
+#: (``TrialConfig.lr`` 1e-3): at that lr the thresholds share the weights' group, as with
+#: the pruners' ``threshold_lr=None``.
+THRESHOLD_LR_RANGE = {"low": 1e-3, "high": 3e-1, "log": True, "default": 1e-3}
+#: sparsity penalty (weight decay) range, reference calibration (default ``args.py:14``;
+#: the reference's logged runs use 5e-8 .. 7.5e-4).
+SPARSITY_PENALTY_RANGE = {"low": 1e-6, "high": 3e-2, "log": True, "default": 1e-4}
+
+# short-budget ranges: paretune's before reference defaults (from-scratch budgets of a
+# few hundred iterations). sigmoid(-3.5) ~ 0.029 is already past the weight scale of
+# resnet-tiny's and the light heads' 3x3 convs (PyTorch's default init bound
+# 1/sqrt(fan_in) ~ 0.04): a higher init empties a head before training can react.
+#: s_init range, short-budget calibration (and STR's in every calibration).
+SHORT_THRESHOLD_INIT_RANGE = {"low": -7.0, "high": -3.5, "default": -4.0}
+#: threshold lr range, short-budget calibration (and STR's).
+SHORT_THRESHOLD_LR_RANGE = {"low": 5e-3, "high": 5e-2, "log": True, "default": 2e-2}
+#: sparsity penalty range, short-budget calibration (and STR's).
+SHORT_SPARSITY_PENALTY_RANGE = {"low": 1e-3, "high": 3e-2, "log": True, "default": 1e-2}
 
 
-def _sparsity_penalty() -> Float:
-    return Float("sparsity_penalty", 1e-3, 3e-2, log=True, default=1e-2)
+def _float(name: str, spec: dict[str, float | bool]) -> Float:
+    return Float(name, **spec)  # type: ignore[arg-type]
+
+
+def _threshold_lr(spec: dict[str, float | bool] = THRESHOLD_LR_RANGE) -> Float:
+    return _float("threshold_lr", spec)
+
+
+def _sparsity_penalty(spec: dict[str, float | bool] = SPARSITY_PENALTY_RANGE) -> Float:
+    return _float("sparsity_penalty", spec)
+
+
+def _threshold_init(name: str, spec: dict[str, float | bool] = THRESHOLD_INIT_RANGE) -> Float:
+    return _float(name, spec)
 
 
 def _temperature() -> Float:
     return Float("temperature", 0.25, 4.0, log=True, default=1.0)
-
-
-def _threshold_init(name: str) -> Float:
-    # sigmoid(-3.5) ~ 0.029 is already past the weight scale of resnet-tiny's and the light
-    # heads' 3x3 convs (PyTorch's default init bound 1/sqrt(fan_in) ~ 0.04): a higher init
-    # empties a head before training can react.
-    return Float(name, -7.0, -3.5, default=-4.0)
 
 
 # The reference: no pruning, nothing to search.
@@ -66,7 +99,8 @@ _register(
     "lth",
     _target_sparsity(),
     Int("rounds", 2, 5, default=3),
-    Float("rewind_fraction", 0.0, 0.15, default=0.05),
+    # 0: rewind to the initial weights (AdapMTL SOTA_methods/README.md:5).
+    Float("rewind_fraction", 0.0, 0.15, default=0.0),
 )
 
 # DiSparse's dynamic variant (Sun et al. CVPR 2022): prune-and-regrow rate and end; the
@@ -78,12 +112,13 @@ _register(
     Float("end_fraction", 0.5, 0.9, default=0.75),
 )
 
-# STR (Kusupati et al. ICML 2020): one soft threshold per layer.
+# STR (Kusupati et al. ICML 2020): one soft threshold per layer. No reference code in the
+# three reference repositories: paretune's ranges in every calibration.
 _register(
     "str",
-    _threshold_init("threshold_init"),
-    _threshold_lr(),
-    _sparsity_penalty(),
+    _threshold_init("threshold_init", SHORT_THRESHOLD_INIT_RANGE),
+    _threshold_lr(SHORT_THRESHOLD_LR_RANGE),
+    _sparsity_penalty(SHORT_SPARSITY_PENALTY_RANGE),
     _target_sparsity(),
 )
 
@@ -133,6 +168,11 @@ METHOD_OBJECTIVES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+_SHORT_SOFT_THRESHOLD: dict[str, object] = {
+    "threshold_lr": SHORT_THRESHOLD_LR_RANGE,
+    "sparsity_penalty": SHORT_SPARSITY_PENALTY_RANGE,
+}
+
 #: Calibration -> method -> overrides of the method's space (see
 #: :meth:`SearchSpace.override`): the ranges and defaults that go with the calibration's
 #: parameter defaults (``trials._calibration``). ``reference`` is the spaces as registered.
@@ -142,6 +182,21 @@ CALIBRATED_SPACES: dict[str, dict[str, dict[str, object]]] = {
         # trainer's short-budget lr)
         "dmtg": {"tau": {"default": 2.5}, "lr": {"default": 2e-3}},
         "disparse-dynamic": {"prune_rate": {"low": 0.1, "high": 0.5, "default": 0.3}},
+        "adapmtl": {
+            "threshold_init_backbone": SHORT_THRESHOLD_INIT_RANGE,
+            "threshold_init_heads": SHORT_THRESHOLD_INIT_RANGE,
+            **_SHORT_SOFT_THRESHOLD,
+        },
+        "adapmtl-global-threshold": {
+            "threshold_init": SHORT_THRESHOLD_INIT_RANGE,
+            **_SHORT_SOFT_THRESHOLD,
+        },
+        "adapmtl-equal-weights": {
+            "threshold_init_backbone": SHORT_THRESHOLD_INIT_RANGE,
+            "threshold_init_heads": SHORT_THRESHOLD_INIT_RANGE,
+            **_SHORT_SOFT_THRESHOLD,
+        },
+        "lth": {"rewind_fraction": {"default": 0.05}},
     },
 }
 

@@ -79,14 +79,15 @@ def test_space_names_defaults_and_optuna(method):
 def test_calibrated_defaults_and_log_scales():
     adapmtl = get_search_space("adapmtl")
     assert adapmtl.defaults() == {
-        "threshold_init_backbone": -4.0,
-        "threshold_init_heads": -4.0,
-        "sparsity_penalty": 1e-2,
+        "threshold_init_backbone": -30.5,
+        "threshold_init_heads": -30.5,
+        "sparsity_penalty": 1e-4,
         "temperature": 1.0,
-        "threshold_lr": 2e-2,
+        "threshold_lr": 1e-3,
         "target_sparsity": 0.9,
     }
     assert adapmtl["sparsity_penalty"].log and adapmtl["temperature"].log
+    assert adapmtl["threshold_lr"].log
     assert not adapmtl["threshold_init_heads"].log
     dmtg = get_search_space("dmtg").to_optuna()
     assert isinstance(dmtg["num_groups"], optuna.distributions.IntDistribution)
@@ -103,8 +104,81 @@ def test_calibrated_defaults_and_log_scales():
     assert get_search_space("lth").defaults() == {
         "target_sparsity": 0.9,
         "rounds": 3,
-        "rewind_fraction": 0.05,
+        "rewind_fraction": 0.0,
     }
+    assert get_search_space("lth", "short-budget").defaults()["rewind_fraction"] == 0.05
+
+
+#: The soft-threshold and LTH spaces before reference defaults (short-budget keeps them).
+_INIT = {"type": "float", "low": -7.0, "high": -3.5, "log": False, "default": -4.0}
+_LR = {"type": "float", "low": 5e-3, "high": 5e-2, "log": True, "default": 2e-2}
+_PENALTY = {"type": "float", "low": 1e-3, "high": 3e-2, "log": True, "default": 1e-2}
+_TEMPERATURE = {"type": "float", "low": 0.25, "high": 4.0, "log": True, "default": 1.0}
+_TARGET = {"type": "float", "low": 0.5, "high": 0.99, "log": False, "default": 0.9}
+_ROUNDS = {"type": "int", "low": 2, "high": 5, "log": False, "default": 3}
+BEFORE_REFERENCE_DEFAULTS = {
+    "adapmtl": {
+        "threshold_init_backbone": _INIT,
+        "threshold_init_heads": _INIT,
+        "sparsity_penalty": _PENALTY,
+        "temperature": _TEMPERATURE,
+        "threshold_lr": _LR,
+        "target_sparsity": _TARGET,
+    },
+    "adapmtl-global-threshold": {
+        "threshold_init": _INIT,
+        "sparsity_penalty": _PENALTY,
+        "temperature": _TEMPERATURE,
+        "threshold_lr": _LR,
+        "target_sparsity": _TARGET,
+    },
+    "adapmtl-equal-weights": {
+        "threshold_init_backbone": _INIT,
+        "threshold_init_heads": _INIT,
+        "sparsity_penalty": _PENALTY,
+        "threshold_lr": _LR,
+        "target_sparsity": _TARGET,
+    },
+    "str": {
+        "threshold_init": _INIT,
+        "threshold_lr": _LR,
+        "sparsity_penalty": _PENALTY,
+        "target_sparsity": _TARGET,
+    },
+    "lth": {
+        "target_sparsity": _TARGET,
+        "rounds": _ROUNDS,
+        "rewind_fraction": {
+            "type": "float",
+            "low": 0.0,
+            "high": 0.15,
+            "log": False,
+            "default": 0.05,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("method", sorted(BEFORE_REFERENCE_DEFAULTS))
+def test_short_budget_spaces_are_the_spaces_before_reference_defaults(method):
+    assert get_search_space(method, "short-budget").to_dict() == BEFORE_REFERENCE_DEFAULTS[method]
+
+
+@pytest.mark.parametrize(
+    "method", ["adapmtl", "adapmtl-global-threshold", "adapmtl-equal-weights", "str"]
+)
+def test_reference_soft_threshold_ranges_hold_the_reference_and_short_runs(method):
+    space = get_search_space(method)
+    if method == "str":  # no reference code: paretune's ranges in every calibration
+        assert space.to_dict() == get_search_space(method, "short-budget").to_dict()
+        return
+    for name in space.names:
+        if name.startswith("threshold_init"):
+            assert (space[name].low, space[name].high, space[name].default) == (-30.5, -2.0, -30.5)
+    lr, penalty = space["threshold_lr"], space["sparsity_penalty"]
+    assert lr.log and lr.low <= 1e-3 == lr.default and lr.high >= 0.1
+    assert penalty.log and penalty.low <= 1e-6 and penalty.high >= 3e-2
+    assert penalty.default == 1e-4
 
 
 def test_dmtg_short_budget_space_is_the_space_before_reference_defaults():
@@ -206,22 +280,22 @@ def test_override_range_and_mapping():
     base = get_search_space("adapmtl")
     space = base.override(
         {
-            "threshold_lr": [1e-3, 5e-3],  # old default 2e-2 falls outside: recomputed
+            "threshold_lr": [2e-3, 5e-3],  # the default 1e-3 falls outside: recomputed
             "temperature": {"high": 2.0},  # partial: low, log and default kept
             "threshold_init_heads": {"low": -5, "high": -3, "default": -3.5},
         }
     )
     lr = space["threshold_lr"]
-    assert (lr.low, lr.high, lr.log) == (1e-3, 5e-3, True)
-    assert lr.default == pytest.approx((1e-3 * 5e-3) ** 0.5)
+    assert (lr.low, lr.high, lr.log) == (2e-3, 5e-3, True)
+    assert lr.default == pytest.approx((2e-3 * 5e-3) ** 0.5)
     temperature = space["temperature"]
     assert (temperature.low, temperature.high, temperature.default) == (0.25, 2.0, 1.0)
     assert temperature.log
     assert space["threshold_init_heads"].default == -3.5
     assert space.to_optuna()["threshold_lr"] == optuna.distributions.FloatDistribution(
-        1e-3, 5e-3, log=True
+        2e-3, 5e-3, log=True
     )
-    assert base["threshold_lr"].high == 5e-2  # the registered space is unchanged
+    assert base["threshold_lr"].high == 3e-1  # the registered space is unchanged
 
 
 def test_override_choices_and_int_ranges():
@@ -339,3 +413,42 @@ def test_disparse_short_budget_spaces_are_the_spaces_before_reference_defaults()
     reference = get_search_space("disparse-dynamic")
     assert reference.defaults() == {"target_sparsity": 0.9, "prune_rate": 0.5, "end_fraction": 0.75}
     assert (reference["prune_rate"].low, reference["prune_rate"].high) == (0.1, 0.7)
+
+
+# The space defaults equal the Params defaults of the calibration, except where a Params
+# default of None stands for a value the space must spell out (the common init, the
+# weights' lr): there the effective value is compared.
+_EFFECTIVE = {
+    "threshold_init_backbone": "threshold_init",
+    "threshold_init_heads": "threshold_init",
+}
+
+
+@pytest.mark.parametrize("calibration", ["reference", "short-budget"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "adapmtl",
+        "adapmtl-global-threshold",
+        "adapmtl-equal-weights",
+        "str",
+        "lth",
+        "imp",
+        "snip",
+        "magnitude",
+        "random",
+    ],
+)
+def test_space_defaults_are_the_calibrated_params_defaults(method, calibration):
+    pruning = pytest.importorskip("trials.pruning")
+    config = pytest.importorskip("trials._config")
+    cls = pruning.PRUNERS.get(method).Params
+    calibrated = cls.calibrated(calibration).model_dump()
+    trainer_lr = config.TrialConfig(calibration=calibration).lr
+    for name, default in get_search_space(method, calibration).defaults().items():
+        value = calibrated[name]
+        if value is None and name in _EFFECTIVE:
+            value = calibrated[_EFFECTIVE[name]]
+        if value is None and name == "threshold_lr":  # None: the weights' lr
+            value = trainer_lr
+        assert value == default, (method, calibration, name)

@@ -324,6 +324,36 @@ def test_lth_rewinds_survivors_to_the_rewind_iteration() -> None:
         assert torch.equal(parameter, expected), name
 
 
+def test_lth_rewinds_to_the_initial_weights_by_default() -> None:
+    """AdapMTL's LTH protocol: "reset the model to its initial weights" (AM
+    SOTA_methods/README.md:5); short-budget keeps rewinding to 5% of the budget."""
+    model = small_model()
+    initial = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ctx = context(iterations=40)
+    pruner = build_pruner("lth", target_sparsity=0.8, rounds=3)
+    assert isinstance(pruner, LthPruner)
+    pruner.attach(model, ctx)
+    assert pruner.params.rewind_fraction == 0.0 and pruner.rewind_step == 0
+    train_steps(pruner, model, ctx, range(9))
+    assert any(not torch.equal(p, initial[n]) for n, p in model.named_parameters())
+    train_steps(pruner, model, ctx, range(9, 10))  # end of round 1: prune, then rewind
+    assert density(pruner) == pytest.approx(0.2 ** (1 / 3), abs=1e-3)
+    for name, parameter in model.named_parameters():
+        layer = name.removesuffix(".weight")
+        expected = initial[name]
+        if name.endswith(".weight") and layer in pruner.masks:
+            expected = expected * pruner.masks[layer]
+        assert torch.equal(parameter, expected), name
+    short = build_pruner("lth", "short-budget")
+    assert isinstance(short, LthPruner) and short.params.rewind_fraction == 0.05
+    assert build_pruner("lth", "short-budget", rewind_fraction=0.0).params.rewind_fraction == 0.0
+
+
+@pytest.mark.parametrize("method", ["imp", "snip", "magnitude", "random"])
+def test_baselines_without_reference_code_keep_their_defaults(method: str) -> None:
+    assert build_pruner(method, "short-budget").params == build_pruner(method).params
+
+
 def test_lth_rewind_must_come_before_the_first_round() -> None:
     with pytest.raises(pydantic.ValidationError, match="rewind_fraction must be below"):
         build_pruner("lth", rounds=3, rewind_fraction=0.3)

@@ -245,6 +245,39 @@ def test_optimizer_groups_list_every_parameter_once(method: str) -> None:
     torch.optim.SGD([weights, thresholds], lr=1e-3)
 
 
+@pytest.mark.parametrize("method", ("adapmtl", "adapmtl-equal-weights", "adapmtl-global-threshold"))
+def test_reference_puts_thresholds_in_the_weights_group(method: str) -> None:
+    model = three_task_model()
+    pruner = build_pruner(method)
+    assert isinstance(pruner, SoftThresholdPruner)
+    pruner.attach(model, context(10))
+    (group,) = pruner.optimizer_groups(1e-3, 0.7)
+    ids = [id(p) for p in group["params"]]
+    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in model.parameters()}
+    assert {id(t) for t in pruner.threshold_parameters().values()} <= set(ids)
+    assert (group["lr"], group["weight_decay"], group["betas"]) == (1e-3, 1e-4, (0.5, 0.999))
+    # a threshold lr equal to the weights' is the same single group
+    same = build_pruner(method, threshold_lr=1e-3)
+    same.attach(three_task_model(), context(10))
+    assert len(same.optimizer_groups(1e-3, 0.0)) == 1
+    assert len(same.optimizer_groups(2e-3, 0.0)) == 2
+
+
+def test_common_threshold_init_and_component_overrides() -> None:
+    model = three_task_model()
+    pruner = build_pruner("adapmtl")
+    pruner.attach(model, context(10))
+    values = {name: t.item() for name, t in pruner.threshold_parameters().items()}
+    assert values == dict.fromkeys(["backbone", "head:seg", "head:depth", "head:normal"], -30.5)
+    pruner = build_pruner("adapmtl-equal-weights", threshold_init=-6.0, threshold_init_heads=-5.0)
+    pruner.attach(three_task_model(), context(10))
+    values = {name: t.item() for name, t in pruner.threshold_parameters().items()}
+    assert values == {"backbone": -6.0, "head:seg": -5.0, "head:depth": -5.0, "head:normal": -5.0}
+    glob = build_pruner("adapmtl-global-threshold")
+    glob.attach(three_task_model(), context(10))
+    assert glob.threshold_parameters()["global"].item() == -30.5
+
+
 def test_per_task_threshold_init_override() -> None:
     model = three_task_model()
     pruner = build_pruner(
@@ -279,11 +312,34 @@ def test_registry_params_and_weighting_defaults() -> None:
     assert PRUNERS.get("str") is STRPruner
     adapmtl = build_pruner("adapmtl", temperature=2.0, window=7, start_fraction=0.5)
     assert adapmtl.default_weighting == "adaptive"
-    assert adapmtl.weighting_params() == {"temperature": 2.0, "window": 7, "start_fraction": 0.5}
+    assert adapmtl.weighting_params() == {
+        "temperature": 2.0,
+        "window": 7,
+        "start_fraction": 0.5,
+        "record_from": "start",
+        "adapt_after": "full-window",
+        "weight_sum": None,
+    }
     assert adapmtl.weighting_params("dwa") == {}
+    short = build_pruner("adapmtl", "short-budget", weight_sum=3.0)
+    assert short.weighting_params() == {
+        "temperature": 1.0,
+        "window": None,
+        "start_fraction": 0.25,
+        "record_from": "first-iteration",
+        "adapt_after": "start",
+        "weight_sum": 3.0,
+    }
     glob = build_pruner("adapmtl-global-threshold", threshold_init=-3.0)
     assert glob.default_weighting == "adaptive"
-    assert set(glob.weighting_params()) == {"temperature", "window", "start_fraction"}
+    assert set(glob.weighting_params()) == {
+        "temperature",
+        "window",
+        "start_fraction",
+        "record_from",
+        "adapt_after",
+        "weight_sum",
+    }
     equal = build_pruner("adapmtl-equal-weights")
     assert equal.default_weighting == "equal" and equal.weighting_params() == {}
     assert build_pruner("str").default_weighting == "equal"
@@ -293,16 +349,60 @@ def test_registry_params_and_weighting_defaults() -> None:
         build_pruner("adapmtl-global-threshold", threshold_init_backbone=-3.0)
     with pytest.raises(pydantic.ValidationError, match="temperature"):
         build_pruner("adapmtl", temperature=0.0)
+    with pytest.raises(pydantic.ValidationError, match="check_every applies only to"):
+        build_pruner("adapmtl", check_every=5)
+
+
+#: The soft-threshold options before reference defaults, every one named.
+SHORT_BUDGET_SOFT = {
+    "threshold_lr": 2e-2,
+    "sparsity_penalty": 1e-2,
+    "check": "periodic",
+    "check_every": None,
+    "freeze": "mask",
+    "budget_guard": True,
+}
+
+
+@pytest.mark.parametrize("method", SOFT_METHODS)
+def test_calibrations_of_the_soft_threshold_options(method: str) -> None:
+    reference = build_pruner(method).params.model_dump()
+    short = build_pruner(method, "short-budget").params.model_dump()
+    init = "threshold_init"
+    if method == "str":  # no reference code: paretune's values in every calibration
+        assert reference == short
+        assert {k: reference[k] for k in SHORT_BUDGET_SOFT} == SHORT_BUDGET_SOFT
+        assert reference[init] == -4.0
+        return
+    assert {k: short[k] for k in SHORT_BUDGET_SOFT} == SHORT_BUDGET_SOFT
+    assert short[init] == -4.0
+    assert {k: reference[k] for k in SHORT_BUDGET_SOFT} == {
+        "threshold_lr": None,
+        "sparsity_penalty": 1e-4,
+        "check": "every-step",
+        "check_every": None,
+        "freeze": "threshold",
+        "budget_guard": False,
+    }
+    assert reference[init] == -30.5
+    if method != "adapmtl-global-threshold":
+        for name in ("threshold_init_backbone", "threshold_init_heads", "threshold_init_tasks"):
+            assert reference[name] is None and short[name] is None
 
 
 # -- training dynamics -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", SOFT_METHODS)
-def test_training_reaches_target_freezes_and_finalizes(method: str) -> None:
+def test_short_budget_reaches_target_freezes_and_finalizes(method: str) -> None:
     model = three_task_model()
     pruner = build_pruner(
-        method, target_sparsity=0.7, sparsity_penalty=1e-2, threshold_lr=3e-2, check_every=5
+        method,
+        "short-budget",
+        target_sparsity=0.7,
+        sparsity_penalty=1e-2,
+        threshold_lr=3e-2,
+        check_every=5,
     )
     assert isinstance(pruner, SoftThresholdPruner)
     start = pruner.params.model_dump()
@@ -336,10 +436,11 @@ def test_training_reaches_target_freezes_and_finalizes(method: str) -> None:
     assert pruner.thresholds() == trace[-1]
 
 
-def test_threshold_freeze_mode_keeps_the_soft_threshold() -> None:
+def test_periodic_threshold_freeze_keeps_the_soft_threshold() -> None:
     model = three_task_model()
     pruner = build_pruner(
         "adapmtl",
+        "short-budget",
         target_sparsity=0.6,
         sparsity_penalty=1e-2,
         threshold_lr=3e-2,
@@ -356,9 +457,59 @@ def test_threshold_freeze_mode_keeps_the_soft_threshold() -> None:
     assert pruner.sparsity().overall >= 0.6
 
 
+def test_every_step_check_holds_thresholds_only_while_at_the_target() -> None:
+    """The reference path: checked before every step, thresholds held for that step only."""
+    model = three_task_model()
+    pruner = build_pruner(
+        "adapmtl",
+        target_sparsity=0.6,
+        threshold_init=-4.0,
+        threshold_lr=3e-2,
+        sparsity_penalty=1e-2,
+    )
+    assert isinstance(pruner, SoftThresholdPruner)
+    ctx = context(200)
+    pruner.attach(model, ctx)
+    optimizer = torch.optim.Adam(pruner.optimizer_groups(2e-3, 0.0))
+    held, moved = 0, 0
+    for iteration in range(200):
+        losses = task_losses(model, ctx.draw_batch())
+        optimizer.zero_grad(set_to_none=True)
+        torch.stack(list(losses.values())).sum().backward()
+        before = pruner.sparsity().overall
+        values = {n: t.detach().clone() for n, t in pruner.threshold_parameters().items()}
+        pruner.before_step(iteration)
+        optimizer.step()
+        pruner.after_step(iteration)
+        after = {n: t.detach() for n, t in pruner.threshold_parameters().items()}
+        if before >= 0.6:
+            assert pruner.frozen and not pruner.frozen_for_good
+            assert all(torch.equal(values[n], after[n]) for n in values)
+            held += 1
+        else:
+            assert not pruner.frozen
+            moved += any(not torch.equal(values[n], after[n]) for n in values)
+    assert pruner.frozen_at is not None and held == pruner.held_steps > 0 and moved > 0
+    assert all(t.requires_grad for t in pruner.threshold_parameters().values())
+    parametrization = soft_threshold_of(model.backbone[0])
+    assert parametrization is not None and parametrization.mask is None  # nothing settled
+    assert not pruner.budget_guard_applied
+
+
+def test_reference_has_no_budget_guard() -> None:
+    model = three_task_model()
+    pruner = build_pruner("adapmtl", target_sparsity=0.9, threshold_init=-4.0)
+    assert isinstance(pruner, SoftThresholdPruner)
+    train(pruner, model, 30)
+    final = measure_sparsity(pruner.finalize().components()).overall
+    assert final < 0.5 and not pruner.budget_guard_applied
+
+
 def test_budget_guard_meets_an_unreached_target_without_emptying_a_component() -> None:
     model = three_task_model()
-    pruner = build_pruner("adapmtl", target_sparsity=0.9, sparsity_penalty=0.0, threshold_lr=1e-3)
+    pruner = build_pruner(
+        "adapmtl", "short-budget", target_sparsity=0.9, sparsity_penalty=0.0, threshold_lr=1e-3
+    )
     assert isinstance(pruner, SoftThresholdPruner)
     train(pruner, model, 30)
     assert pruner.frozen_at is None
@@ -384,9 +535,25 @@ def test_str_budget_guard_spreads_over_layers() -> None:
         assert (layer.weight != 0).any()
 
 
-def test_init_beyond_target_freezes_at_attach() -> None:
+def test_init_beyond_target_holds_from_the_first_step_in_the_reference() -> None:
     model = three_task_model()
     pruner = build_pruner("adapmtl-global-threshold", target_sparsity=0.5, threshold_init=1.0)
+    assert isinstance(pruner, SoftThresholdPruner)
+    pruner.attach(model, context(10))
+    assert pruner.frozen_at is None
+    train_loss = torch.stack(list(task_losses(model, random_pool(8)).values())).sum()
+    train_loss.backward()
+    pruner.before_step(0)
+    assert pruner.frozen_at == 0 and pruner.frozen
+    assert all(t.grad is None for t in pruner.threshold_parameters().values())
+    assert pruner.sparsity().overall > 0.99  # not settled at the target
+
+
+def test_init_beyond_target_freezes_at_attach_in_short_budget() -> None:
+    model = three_task_model()
+    pruner = build_pruner(
+        "adapmtl-global-threshold", "short-budget", target_sparsity=0.5, threshold_init=1.0
+    )
     assert isinstance(pruner, SoftThresholdPruner)
     start = {name: layer.weight.detach().clone() for name, layer in prunable_parameters(model)}
     pruner.attach(model, context(10))
@@ -408,7 +575,7 @@ def test_overshoot_in_one_step_is_settled_at_the_target() -> None:
     model = three_task_model()
     pruner = build_pruner(
         "str", target_sparsity=0.6, threshold_init=-3.0, sparsity_penalty=5e-2, threshold_lr=0.5
-    )
+    )  # STR's defaults are the periodic check with freeze="mask"
     assert isinstance(pruner, SoftThresholdPruner)
     train(pruner, model, 40)
     assert pruner.frozen_at is not None

@@ -13,6 +13,7 @@ from trials.registry import UnknownNameError
 from trials.weighting import (
     WEIGHTINGS,
     AdaptiveWeighting,
+    AdaptiveWeightingParams,
     DWAWeighting,
     EqualWeighting,
     UncertaintyWeighting,
@@ -47,7 +48,8 @@ def run_adaptive(weighting: AdaptiveWeighting, iterations: int) -> list[dict[str
 
 
 def reference_weights(iteration: int, window: int) -> dict[str, float]:
-    """The paper's normalization ``T * r_t / sum_j r_j``, computed by hand."""
+    """The paper's normalization ``T * r_t / sum_j r_j`` over the last ``window`` samples
+    (any iteration from 1 on), computed by hand."""
     robustness = {}
     for task in TASKS:
         samples = []
@@ -110,8 +112,54 @@ def test_equal_weighting_sums_the_losses() -> None:
 # -- adaptive (AdapMTL) ----------------------------------------------------------------
 
 
-def test_adaptive_weights_are_exactly_one_before_the_start() -> None:
+#: The adaptive weighting's knobs before reference defaults.
+SHORT_BUDGET = {"record_from": "first-iteration", "adapt_after": "start"}
+
+
+def test_calibrations_of_the_adaptive_knobs() -> None:
+    reference = AdaptiveWeightingParams()
+    assert (reference.record_from, reference.adapt_after, reference.weight_sum) == (
+        "start",
+        "full-window",
+        None,
+    )
+    short = AdaptiveWeightingParams.calibrated("short-budget")
+    assert (short.record_from, short.adapt_after) == ("first-iteration", "start")
+    assert short.model_dump() == {**reference.model_dump(), **SHORT_BUDGET}
+    with pytest.raises(pydantic.ValidationError, match="record_from"):
+        build_weighting("adaptive", record_from="never")
+    with pytest.raises(pydantic.ValidationError, match="weight_sum"):
+        build_weighting("adaptive", weight_sum=0.0)
+
+
+def test_reference_weights_change_only_after_the_window_fills_past_the_start() -> None:
     weighting = build_weighting("adaptive", window=5, start_fraction=0.2)
+    assert isinstance(weighting, AdaptiveWeighting)
+    seen = run_adaptive(weighting, 40)
+    # start 20: the first sample at 21, more than 5 samples first at 26
+    for iteration in range(26):
+        assert seen[iteration] == {"a": 1.0, "b": 1.0, "c": 1.0}, iteration
+    assert seen[26] != {"a": 1.0, "b": 1.0, "c": 1.0}
+    # from then on, the last 5 samples, none from before the start
+    for iteration in (26, 27, 39):
+        assert seen[iteration] == pytest.approx(reference_weights(iteration, 5), rel=1e-12)
+
+
+def test_weight_sum_three_is_the_reference_literal() -> None:
+    weighting = build_weighting("adaptive", window=2, start_fraction=0.0, weight_sum=3.0)
+    tasks = ("a", "b", "c", "d", "e")
+    weighting.attach(tasks, 10)
+    for iteration in range(3):  # at most 2 samples: not yet adaptive
+        weighting.combine(as_tensors(dict.fromkeys(tasks, 1.0 + iteration)), iteration)
+        assert weighting.weights() == dict.fromkeys(tasks, 0.6)
+    weighting.combine(as_tensors({t: 1.0 + 3 + i for i, t in enumerate(tasks)}), 3)
+    weights = weighting.weights()
+    assert weights != dict.fromkeys(tasks, 0.6)
+    assert sum(weights.values()) == pytest.approx(3.0)
+
+
+def test_short_budget_adaptive_weights_are_exactly_one_before_the_start() -> None:
+    weighting = build_weighting("adaptive", window=5, start_fraction=0.2, **SHORT_BUDGET)
     assert isinstance(weighting, AdaptiveWeighting)
     weighting.attach(TASKS, 100)
     for iteration in range(20):
@@ -124,8 +172,10 @@ def test_adaptive_weights_are_exactly_one_before_the_start() -> None:
     assert weighting.weights() != {"a": 1.0, "b": 1.0, "c": 1.0}
 
 
-def test_adaptive_temperature_one_is_the_reference_normalization() -> None:
-    weighting = build_weighting("adaptive", window=5, start_fraction=0.2, temperature=1.0)
+def test_short_budget_windows_hold_samples_from_before_the_start() -> None:
+    weighting = build_weighting(
+        "adaptive", window=5, start_fraction=0.2, temperature=1.0, **SHORT_BUDGET
+    )
     assert isinstance(weighting, AdaptiveWeighting)
     seen = run_adaptive(weighting, 40)
     for iteration in (20, 27, 39):
@@ -171,6 +221,12 @@ def test_tempered_normalization_is_stable_for_small_temperatures_and_zero_scores
     assert sharp[1] == pytest.approx(3.0)
     assert tempered_normalization([0.0, 0.0], 1.0) == pytest.approx([1.0, 1.0])
     assert tempered_normalization([2.0, 1.0, 1.0], 1.0) == pytest.approx([1.5, 0.75, 0.75])
+    assert tempered_normalization([2.0, 1.0, 1.0], 1.0, weight_sum=8.0) == [4.0, 2.0, 2.0]
+    assert sum(tempered_normalization([1e-3, 2e-3, 5e-4], 0.5, weight_sum=3.0)) == pytest.approx(3)
+    # tau = 1 is the plain ratio; other temperatures agree with it in the limit
+    assert tempered_normalization([0.3, 0.2, 0.1], 1.0 + 1e-9) == pytest.approx(
+        tempered_normalization([0.3, 0.2, 0.1], 1.0), rel=1e-8
+    )
 
 
 def test_constant_losses_give_equal_adaptive_weights() -> None:

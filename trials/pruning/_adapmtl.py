@@ -8,30 +8,55 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, cast
 
-from pydantic import Field
 from torch import nn
 
 from trials.pruning._base import PRUNERS, PrunerParams, prunable_parameters
-from trials.pruning._soft_threshold import SoftThresholdParams, SoftThresholdPruner, ThresholdGroup
+from trials.pruning._soft_threshold import (
+    SHORT_BUDGET_SOFT_THRESHOLD,
+    SoftThresholdParams,
+    SoftThresholdPruner,
+    ThresholdGroup,
+)
+from trials.weighting._adaptive import SHORT_BUDGET_ADAPTIVE, AdaptiveWeightingKnobs
 
 _HEAD_PREFIX = "head:"
+
+
+#: The reference ``s_init`` (AdapMTL ``args.py:13``, ``--sInit_value``), one for all.
+REFERENCE_THRESHOLD_INIT = -30.5
+#: ``short-budget``'s ``s_init``: ``sigmoid(-4) ~ 0.018``, at the scale of PyTorch's
+#: default conv initialisations, so that a few hundred steps can prune.
+SHORT_BUDGET_THRESHOLD_INIT = -4.0
 
 
 class ComponentThresholdParams(SoftThresholdParams):
     """Knobs of AdapMTL's component-wise thresholds (``adapmtl-equal-weights`` uses these).
 
-    The initial values ``s_init`` are calibrated for budgets of a few hundred iterations
-    (``sigmoid(-4) ~ 0.018``, at the scale of default conv initialisations); the paper's
-    -15 .. -30 belong to 20k-100k iteration budgets.
+    The reference code initialises every threshold to one constant, ``--sInit_value``
+    (default -30.5, AdapMTL ``args.py:12-13``, ``models/Deeplab_ResNet34.py:16-20``); its
+    README and logged runs also use -10 .. -20 (and -100, -1000) on 20k-100k iteration
+    budgets. ``short-budget`` uses -4.0 (``sigmoid(-4) ~ 0.018``, at the scale of default
+    conv initialisations) with its other soft-threshold presets.
 
     Attributes:
-        threshold_init_backbone: ``s_init`` of the backbone's threshold.
-        threshold_init_heads: ``s_init`` of every head's threshold.
-        threshold_init_tasks: per-task override of ``threshold_init_heads``.
+        threshold_init: ``s_init`` of every threshold (the reference's one constant).
+        threshold_init_backbone: ``s_init`` of the backbone's threshold (``None``:
+            ``threshold_init``); a paretune extension.
+        threshold_init_heads: ``s_init`` of every head's threshold (``None``:
+            ``threshold_init``); a paretune extension.
+        threshold_init_tasks: per-task override of the head init; a paretune extension.
     """
 
-    threshold_init_backbone: float = -4.0
-    threshold_init_heads: float = -4.0
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "short-budget": {
+            **SHORT_BUDGET_SOFT_THRESHOLD,
+            "threshold_init": SHORT_BUDGET_THRESHOLD_INIT,
+        }
+    }
+
+    threshold_init: float = REFERENCE_THRESHOLD_INIT
+    threshold_init_backbone: float | None = None
+    threshold_init_heads: float | None = None
     threshold_init_tasks: dict[str, float] | None = None
 
     def check_tasks(self, tasks: tuple[str, ...]) -> None:
@@ -42,37 +67,56 @@ class ComponentThresholdParams(SoftThresholdParams):
                 f"the model's tasks are: {', '.join(tasks)}"
             )
 
+    def backbone_init(self) -> float:
+        """The backbone threshold's ``s_init``."""
+        if self.threshold_init_backbone is not None:
+            return self.threshold_init_backbone
+        return self.threshold_init
 
-class AdapMTLParams(ComponentThresholdParams):
+    def head_init(self, task: str) -> float:
+        """The ``s_init`` of task ``task``'s head threshold."""
+        overrides = self.threshold_init_tasks or {}
+        if task in overrides:
+            return overrides[task]
+        if self.threshold_init_heads is not None:
+            return self.threshold_init_heads
+        return self.threshold_init
+
+
+class AdapMTLParams(AdaptiveWeightingKnobs, ComponentThresholdParams):
     """AdapMTL's knobs: component thresholds plus its adaptive task weighting.
 
-    Attributes:
-        temperature: softens (> 1) or sharpens (< 1) the adaptive weights; 1 is the paper.
-        window: sliding window of the loss-robustness average (``None``: 2.5% of the
-            budget, at least 5 iterations; the reference uses 500 of 20000).
-        start_fraction: task weights stay 1 before this fraction of the budget (0.25 as
-            in the reference, 5000 of 20000).
+    The weighting's knobs (``AdaptiveWeightingKnobs`` of ``trials/weighting/_adaptive.py``:
+    ``temperature``, ``window``, ``start_fraction``, ``record_from``, ``adapt_after``,
+    ``weight_sum``) are handed to the adaptive weighting; ``short-budget`` sets the
+    presets of both.
     """
 
-    temperature: float = Field(1.0, gt=0)
-    window: int | None = Field(None, gt=0)
-    start_fraction: float = Field(0.25, ge=0, le=1)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "short-budget": {
+            **ComponentThresholdParams.presets["short-budget"],
+            **SHORT_BUDGET_ADAPTIVE,
+        }
+    }
 
 
-class AdapMTLGlobalThresholdParams(SoftThresholdParams):
+class AdapMTLGlobalThresholdParams(AdaptiveWeightingKnobs, SoftThresholdParams):
     """Knobs of the one-threshold ablation (adaptive weighting kept).
 
     Attributes:
-        threshold_init: ``s_init`` of the single threshold shared by every layer.
-        temperature: see :class:`AdapMTLParams`.
-        window: see :class:`AdapMTLParams`.
-        start_fraction: see :class:`AdapMTLParams`.
+        threshold_init: ``s_init`` of the single threshold shared by every layer (the
+            reference constant -30.5; ``short-budget``: -4.0).
     """
 
-    threshold_init: float = -4.0
-    temperature: float = Field(1.0, gt=0)
-    window: int | None = Field(None, gt=0)
-    start_fraction: float = Field(0.25, ge=0, le=1)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "short-budget": {
+            **SHORT_BUDGET_SOFT_THRESHOLD,
+            "threshold_init": SHORT_BUDGET_THRESHOLD_INIT,
+            **SHORT_BUDGET_ADAPTIVE,
+        }
+    }
+
+    threshold_init: float = REFERENCE_THRESHOLD_INIT
 
 
 def _components(model: nn.Module) -> dict[str, nn.Module]:
@@ -82,11 +126,8 @@ def _components(model: nn.Module) -> dict[str, nn.Module]:
 def _adaptive_knobs(params: PrunerParams, weighting: str) -> dict[str, Any]:
     if weighting != "adaptive":
         return {}
-    return {
-        "temperature": params.temperature,  # type: ignore[attr-defined]
-        "window": params.window,  # type: ignore[attr-defined]
-        "start_fraction": params.start_fraction,  # type: ignore[attr-defined]
-    }
+    assert isinstance(params, AdaptiveWeightingKnobs)
+    return {name: getattr(params, name) for name in AdaptiveWeightingKnobs.model_fields}
 
 
 class ComponentThresholdPruner(SoftThresholdPruner):
@@ -106,13 +147,12 @@ class ComponentThresholdPruner(SoftThresholdPruner):
         components = _components(model)
         tasks = [name[len(_HEAD_PREFIX) :] for name in components if name.startswith(_HEAD_PREFIX)]
         params.check_tasks(tuple(tasks))
-        overrides = params.threshold_init_tasks or {}
         groups: dict[str, ThresholdGroup] = {}
         for name, component in components.items():
             if name.startswith(_HEAD_PREFIX):
-                init = overrides.get(name[len(_HEAD_PREFIX) :], params.threshold_init_heads)
+                init = params.head_init(name[len(_HEAD_PREFIX) :])
             else:
-                init = params.threshold_init_backbone
+                init = params.backbone_init()
             groups[name] = ThresholdGroup(init, list(prunable_parameters(component)))
         return groups
 
@@ -124,17 +164,18 @@ class AdapMTLPruner(ComponentThresholdPruner):
 
     Component-wise learnable soft thresholds (one for the backbone, one per task head)
     trained jointly with the weights under an L2 sparsity penalty that also decays the
-    thresholds; thresholds freeze once overall sparsity reaches the target. The default
-    task weighting is AdapMTL's adaptive weighting, whose knobs (``temperature``,
-    ``window``, ``start_fraction``) live here and are handed to it through
-    :meth:`weighting_params`.
+    thresholds; the thresholds sit out every step taken at or over the target sparsity
+    (MitchellX/AdapMTL ``main/trainer.py:174-192``). The default task weighting is
+    AdapMTL's adaptive weighting, whose knobs (``temperature``, ``window``,
+    ``start_fraction``, ``record_from``, ``adapt_after``, ``weight_sum``) live here and are
+    handed to it through :meth:`weighting_params`.
     """
 
     Params: ClassVar[type[PrunerParams]] = AdapMTLParams
     default_weighting: ClassVar[str] = "adaptive"
 
     def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
-        """``{"temperature", "window", "start_fraction"}`` for ``adaptive``, else ``{}``."""
+        """The adaptive weighting's knobs for ``adaptive``, else ``{}``."""
         return _adaptive_knobs(self.params, weighting or self.default_weighting)
 
 
@@ -171,5 +212,5 @@ class AdapMTLGlobalThresholdPruner(SoftThresholdPruner):
         return {"global": ThresholdGroup(params.threshold_init, layers)}
 
     def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
-        """``{"temperature", "window", "start_fraction"}`` for ``adaptive``, else ``{}``."""
+        """The adaptive weighting's knobs for ``adaptive``, else ``{}``."""
         return _adaptive_knobs(self.params, weighting or self.default_weighting)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field, model_validator
@@ -65,10 +65,17 @@ class LthParams(ImpParams):
 
     Attributes:
         rewind_fraction: fraction of the budget whose weights survivors rewind to; must
-            come before the first round ends, ``< 1 / (rounds + 1)``.
+            come before the first round ends, ``< 1 / (rounds + 1)``. The default 0 rewinds
+            to the initial weights, as AdapMTL's comparison protocol describes its LTH
+            ("We then reset the model to its initial weights", MitchellX/AdapMTL
+            ``SOTA_methods/README.md:5``; no LTH code is released). ``short-budget``: 0.05
+            (paretune's value before reference defaults: rewinding to early training, as
+            in Frankle et al. 2020).
     """
 
-    rewind_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"short-budget": {"rewind_fraction": 0.05}}
+
+    rewind_fraction: float = Field(0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _rewind_before_first_round(self) -> LthParams:
@@ -88,8 +95,9 @@ class LthPruner(ImpPruner):
     Hypothesis", ICML 2020).
 
     The ``imp`` schedule, but every parameter is snapshotted after
-    ``round(rewind_fraction * T)`` optimizer steps and, right after each round's prune,
-    the network is rewound to that snapshot (pruned weights stay zero). The optimizer's
+    ``round(rewind_fraction * T)`` optimizer steps (at attach, i.e. the initial weights,
+    by default) and, right after each round's prune, the network is rewound to that
+    snapshot (pruned weights stay zero). The optimizer's
     state and learning-rate schedule belong to the trainer and continue.
     """
 

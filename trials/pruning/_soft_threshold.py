@@ -14,10 +14,10 @@ import abc
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, Self, cast
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -147,69 +147,137 @@ class ThresholdGroup:
     layers: list[tuple[str, nn.Module]]
 
 
+#: Defaults of the soft-threshold knobs before reference defaults (``short-budget``): a
+#: separate thresholds group at a fixed lr, a strong penalty, a periodic check after the
+#: step with a permanent freeze that settles the zero pattern at the target, and the
+#: budget guard. Measured to reach the target within a few hundred from-scratch steps.
+SHORT_BUDGET_SOFT_THRESHOLD: dict[str, Any] = {
+    "threshold_lr": 2e-2,
+    "sparsity_penalty": 1e-2,
+    "check": "periodic",
+    "freeze": "mask",
+    "budget_guard": True,
+}
+
+
 class SoftThresholdParams(PrunerParams):
     """Knobs common to every soft-threshold pruner.
 
+    The defaults are AdapMTL's reference code (MitchellX/AdapMTL ``main/trainer.py:36``,
+    ``:174-192``; ``args.py:14``): one Adam group for weights and thresholds with weight
+    decay 1e-4 on all of them, and, every iteration before the optimizer step, the
+    thresholds' gradients dropped for that step while overall sparsity is at or over the
+    target. Only ``sparsity_count`` keeps paretune's exact count by default.
+    ``short-budget`` restores :data:`SHORT_BUDGET_SOFT_THRESHOLD`.
+
+    With Adam a threshold ``s`` moves by about its learning rate per step (the decay term
+    ``wd * s`` has a constant sign, Adam normalises it away), whatever the penalty, until
+    the task gradient balances the decay. From the reference ``s_init`` -30.5 at lr 1e-3
+    it moves at most ~0.5 in 500 steps: ``sigmoid(s)`` stays ~1e-13 and nothing is cut.
+    Short budgets need an ``s_init`` near the weights' scale, and for high targets a
+    larger penalty or ``threshold_lr``. On the default trial (scenes-nyu, resnet-tiny, 500
+    iterations, reference trainer) the defaults end at 0% sparsity, ``s_init`` -4.6 at
+    38%, ``s_init`` -4 with ``threshold_lr`` 2e-2 and penalty 1e-2 at 83%; from -30.5 a
+    ``threshold_lr`` of 0.15 reaches only 3%.
+
     Attributes:
-        threshold_lr: learning rate of the thresholds' own optimizer group (with Adam a
-            threshold moves by about this much per step).
+        threshold_lr: learning rate of the thresholds. ``None`` (the reference): the
+            thresholds are in the weights' optimizer group, with the weights' lr and
+            schedule. A number: their own group at that lr (the trainer's lr schedule
+            scales it too); a value equal to the weights' lr is the same single group.
+            ``short-budget``: 2e-2.
         sparsity_penalty: L2 weight decay on every parameter *and* every threshold; decay
             pulls a negative ``s`` towards 0, so ``sigmoid(s)`` grows and more weights are
-            cut (the reference code has no other sparsity term). It replaces the trial's
-            ``weight_decay``. The defaults (``threshold_lr`` 2e-2, penalty 1e-2) are set
-            for budgets of a few hundred iterations: with the reference's 1e-4 the task
-            gradient outweighs the decay and the backbone's threshold falls instead of
-            rising. On the default trial (scenes-nyu, resnet-tiny, 500 iterations) a
-            penalty of 1e-2 reaches 90% sparsity on its own, 5e-3 stops near 81% and
-            leaves the rest to the budget guard, 2e-2 gets there after 30% of the budget.
-        check_every: recount overall sparsity against the target every this many
-            iterations while far from it (``None``: 1% of the budget); within
-            5 percentage points of the target it is recounted every iteration.
-        freeze: what reaching the target freezes. ``"mask"`` (default): the thresholds
-            and the pattern of zeros; surviving weights keep training. ``"threshold"``:
-            only the thresholds, as in the reference code; weights that later fall
-            under their frozen threshold are still cut, and since a cut weight gets no
-            gradient this only ever adds sparsity (at budgets of a few hundred Adam
-            steps, tens of points past the target).
+            cut (the reference code has no other sparsity term; its ``--weight_decay``,
+            default 1e-4). It replaces the trial's ``weight_decay``. ``short-budget``:
+            1e-2; with 1e-4 at a few hundred iterations the task gradient outweighs the
+            decay and the backbone's threshold falls instead of rising. On the default
+            trial (scenes-nyu, resnet-tiny, 500 iterations) a penalty of 1e-2 reaches 90%
+            sparsity on its own, 5e-3 stops near 81% and leaves the rest to the budget
+            guard, 2e-2 gets there after 30% of the budget.
+        check: when overall sparsity (parameter-count weighted over every component,
+            counted as ``sparsity_count`` says) is compared with the target.
+            ``"every-step"`` (the reference): every iteration after ``backward`` and
+            before the optimizer step; while it is at or over the target the thresholds'
+            gradients are dropped for that step (Adam then skips them: no moment update,
+            no decay) and the weights keep training; nothing is permanent,
+            sparsity may keep growing past the target. ``"periodic"`` (``short-budget``):
+            after the optimizer step, every ``check_every`` iterations and every iteration
+            within 5 points of the target; the first time the target is reached the
+            thresholds freeze for the rest of training (no gradient, lr 0 in their own
+            group, values restored after each step), and a threshold initialised beyond
+            the target freezes at attach.
+        check_every: iterations between checks with ``check="periodic"`` (``None``: 1% of
+            the budget); not allowed with ``"every-step"``.
+        freeze: what reaching the target freezes. ``"threshold"`` (the reference): only
+            the thresholds; weights that later fall under their frozen threshold are still
+            cut, and since a cut weight gets no task gradient this mostly adds sparsity
+            (at budgets of a few hundred Adam steps, tens of points past the target).
+            ``"mask"`` (``short-budget``): the thresholds for good and the pattern of
+            zeros, settled exactly at the target; the surviving weights keep training.
+        sparsity_count: how the target check counts sparsity. ``"exact"`` (default): the
+            exact fraction of zero effective weights (what :meth:`sparsity` reports).
+            ``"reference"``: the reference's arithmetic (``main/trainer.py:175-180,
+            220-236``): each layer's nonzeros re-derived from a float percentage and
+            truncated by ``int()``, which overstates sparsity by up to one weight per layer
+            and so can reach the target a step earlier.
+        budget_guard: after the last iteration and in ``finalize``, cut the smallest
+            effective weights of every threshold group (the same fraction of each group's
+            survivors) if sparsity ended more than 1.5 points below the target. Not in the
+            reference (``False``); ``short-budget``: ``True``.
     """
 
-    threshold_lr: float = Field(2e-2, gt=0)
-    sparsity_penalty: float = Field(1e-2, ge=0)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"short-budget": SHORT_BUDGET_SOFT_THRESHOLD}
+
+    threshold_lr: float | None = Field(None, gt=0)
+    sparsity_penalty: float = Field(1e-4, ge=0)
+    check: Literal["every-step", "periodic"] = "every-step"
     check_every: int | None = Field(None, gt=0)
-    freeze: Literal["mask", "threshold"] = "mask"
+    freeze: Literal["threshold", "mask"] = "threshold"
+    sparsity_count: Literal["exact", "reference"] = "exact"
+    budget_guard: bool = False
+
+    @model_validator(mode="after")
+    def _check_every_needs_periodic(self) -> Self:
+        if self.check_every is not None and self.check != "periodic":
+            raise ValueError(
+                f"check_every applies only to check='periodic' but check is {self.check!r}"
+            )
+        return self
 
 
 class SoftThresholdPruner(WeightPruner):
     """Learns sparsity through soft thresholds shared by groups of layers.
 
     Subclasses say how prunable layers map to thresholds (:meth:`threshold_groups`).
-    Behaviour shared by all of them:
+    Behaviour shared by all of them (see :class:`SoftThresholdParams` for each option):
 
-    * **Optimizer groups**: all model weights (``lr = base_lr``) and the thresholds
-      (``lr = threshold_lr``), both with ``weight_decay = sparsity_penalty`` and Adam
-      ``betas = (0.5, 0.999)`` as in the AdapMTL reference code (SGD ignores ``betas``).
-      The trial's own ``weight_decay`` is not used: the penalty is the decay.
-    * **Target sparsity**: overall sparsity (parameter-count weighted) is recounted every
-      ``check_every`` iterations, and every iteration once within 5 points of the target.
-      When it reaches ``target_sparsity`` the thresholds freeze for the rest of training
-      (no gradient, learning rate 0, values restored after each step so that neither the
-      optimizer nor weight decay can move them); the weights keep training. With
-      ``freeze="mask"`` (default) the pattern of zeros freezes too, settled exactly at the
-      target: if the last step overshot, the weights cut last (closest under their
-      thresholds) are kept with small values, as if every threshold had been lowered by
-      one common amount. Thresholds initialised beyond the target freeze at attach time
-      and are settled the same way. With ``freeze="threshold"`` nothing is settled and
-      sparsity can keep growing (see :class:`SoftThresholdParams`).
-    * **Budget guard**: after the last iteration (and again in :meth:`finalize`), if
-      sparsity is more than 1.5 points below the target (a short budget that never got
-      there), every threshold group is cut further until the target is met exactly: each
-      group keeps the same fraction of its surviving weights, its smallest effective
-      weights going first (as if its threshold were raised), so the learned balance
-      between groups is kept and no group is emptied.
+    * **Optimizer groups**: with ``threshold_lr=None`` one group of every parameter,
+      thresholds included (``lr = base_lr``, ``weight_decay = sparsity_penalty``, Adam
+      ``betas = (0.5, 0.999)``), exactly as the AdapMTL reference code; otherwise the
+      weights' group and a thresholds group at ``threshold_lr`` with the same decay and
+      betas (SGD ignores ``betas``). The trial's own ``weight_decay`` is not used: the
+      penalty is the decay.
+    * **Target sparsity**: overall sparsity is parameter-count weighted over every
+      component. With ``check="every-step"`` it is recounted before every optimizer step
+      and the thresholds sit out each step taken at or over the target. With
+      ``"periodic"`` it is recounted after the step on a schedule and reaching the target
+      freezes the thresholds for the rest of training (values restored after each step
+      so that neither the optimizer nor weight decay can move them).
+    * With ``freeze="mask"`` reaching the target also fixes the pattern of zeros, settled
+      exactly at the target: if the last step overshot, the weights cut last (closest
+      under their thresholds) are kept with small values, as if every threshold had been
+      lowered by one common amount. This freeze is always for good.
+    * **Budget guard** (``budget_guard=True``): after the last iteration (and again in
+      :meth:`finalize`), if sparsity is more than 1.5 points below the target (a short
+      budget that never got there), every threshold group is cut further until the
+      target is met exactly: each group keeps the same fraction of its surviving weights,
+      its smallest effective weights going first (as if its threshold were raised), so the
+      learned balance between groups is kept and no group is emptied.
     """
 
     Params: ClassVar[type[PrunerParams]] = SoftThresholdParams
-    #: Adam betas of both groups (AdapMTL's reference code).
+    #: Adam betas of every group (AdapMTL's reference code, ``main/trainer.py:36``).
     betas: ClassVar[tuple[float, float]] = (0.5, 0.999)
 
     def __init__(self, params: PrunerParams | None = None) -> None:
@@ -219,6 +287,10 @@ class SoftThresholdPruner(WeightPruner):
         self._frozen_values: dict[str, torch.Tensor] = {}
         self._threshold_group: dict[str, Any] | None = None
         self._frozen_at: int | None = None
+        self._permanent = False
+        self._held_now = False
+        self._held_steps = 0
+        self._sparsity_at_freeze: float | None = None
         self._last_sparsity: float | None = None
         self._guarded = False
         self._finalized = False
@@ -237,8 +309,9 @@ class SoftThresholdPruner(WeightPruner):
     def attach(self, model: nn.Module, context: PruningContext) -> None:
         """Creates the thresholds and reparametrizes every prunable weight.
 
-        Thresholds initialised at or beyond the target freeze at once (and, with
-        ``freeze="mask"``, are settled at the target).
+        With ``check="periodic"``, thresholds initialised at or beyond the target freeze
+        at once (and, with ``freeze="mask"``, are settled at the target); with
+        ``"every-step"`` the first step's check handles them.
         """
         if not callable(getattr(model, "components", None)):
             raise TypeError(
@@ -258,61 +331,88 @@ class SoftThresholdPruner(WeightPruner):
             self._thresholds[name] = threshold
             self._layers[name] = [layer for _, layer in group.layers]
         self._last_sparsity = self.sparsity().overall
-        if self._last_sparsity >= self.soft_params.target_sparsity:
+        if (
+            self.soft_params.check == "periodic"
+            and self._last_sparsity >= self.soft_params.target_sparsity
+        ):
             self._freeze(-1)
 
     def optimizer_groups(self, base_lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """Weights group and thresholds group; each parameter appears exactly once.
+        """The optimizer's groups; each parameter appears exactly once.
 
+        One group of every parameter when ``threshold_lr`` is ``None`` or equals
+        ``base_lr`` (the reference); otherwise the weights' group then the thresholds'.
         ``weight_decay`` (the trial's) is not used: ``sparsity_penalty`` is the decay.
         """
         params = self.soft_params
         threshold_ids = {id(t) for t in self._thresholds.values()}
+        separate = params.threshold_lr is not None and params.threshold_lr != base_lr
         seen: set[int] = set()
         weights: list[nn.Parameter] = []
         for parameter in self._model().parameters():
-            if id(parameter) in threshold_ids or id(parameter) in seen:
+            if id(parameter) in seen or (separate and id(parameter) in threshold_ids):
                 continue
             seen.add(id(parameter))
             weights.append(parameter)
-        self._threshold_group = {
-            "params": list(self._thresholds.values()),
-            "lr": 0.0 if self.frozen else params.threshold_lr,
-            "weight_decay": params.sparsity_penalty,
-            "betas": self.betas,
-        }
-        return [
+        groups: list[dict[str, Any]] = [
             {
                 "params": weights,
                 "lr": base_lr,
                 "weight_decay": params.sparsity_penalty,
                 "betas": self.betas,
-            },
-            self._threshold_group,
+            }
         ]
+        self._threshold_group = None
+        if separate:
+            self._threshold_group = {
+                "params": list(self._thresholds.values()),
+                "lr": 0.0 if self._permanent else params.threshold_lr,
+                "weight_decay": params.sparsity_penalty,
+                "betas": self.betas,
+            }
+            groups.append(self._threshold_group)
+        return groups
 
     def before_step(self, iteration: int) -> None:
-        """Drops the thresholds' gradients once they are frozen."""
-        if self.frozen:
+        """Drops the thresholds' gradients when they are frozen for this step.
+
+        With ``check="every-step"`` the target is checked here, on the effective weights
+        this iteration's forward pass used (the reference checks after ``backward`` and
+        before ``optimizer.step``, ``main/trainer.py:174-192``).
+        """
+        self._held_now = False
+        params = self.soft_params
+        if not self._permanent and params.check == "every-step":
+            self._last_sparsity = self._target_sparsity_count()
+            if self._last_sparsity >= params.target_sparsity:
+                if self._frozen_at is None:
+                    self._frozen_at = iteration
+                    self._sparsity_at_freeze = self._last_sparsity
+                if params.freeze == "mask":
+                    self._freeze(iteration)
+                else:
+                    self._held_now = True
+                    self._held_steps += 1
+        if self._permanent or self._held_now:
             for threshold in self._thresholds.values():
                 threshold.grad = None
 
     def after_step(self, iteration: int) -> None:
-        """Recounts sparsity when due, freezes at the target, guards the budget at the end."""
-        if self.frozen:
+        """Restores frozen thresholds; a periodic check when due; the guard at the end."""
+        params = self.soft_params
+        if self._permanent:
             self._restore_frozen()
-        else:
-            params = self.soft_params
+        elif params.check == "periodic":
             near = (
                 self._last_sparsity is not None
                 and self._last_sparsity >= params.target_sparsity - NEAR_TARGET
             )
             if near or iteration % self._check_every() == 0:
-                self._last_sparsity = self.sparsity().overall
+                self._last_sparsity = self._target_sparsity_count()
                 if self._last_sparsity >= params.target_sparsity:
                     self._freeze(iteration)
         total = self.context.total_iterations if self.context is not None else None
-        if total is not None and iteration >= total - 1:
+        if params.budget_guard and total is not None and iteration >= total - 1:
             self.enforce_budget()
 
     def thresholds(self) -> dict[str, float]:
@@ -320,10 +420,12 @@ class SoftThresholdPruner(WeightPruner):
         return {name: float(torch.sigmoid(t.detach())) for name, t in self._thresholds.items()}
 
     def finalize(self) -> nn.Module:
-        """Applies the budget guard, then removes the parametrizations (exact zeros stay)."""
+        """Applies the budget guard if enabled, then removes the parametrizations (exact
+        zeros stay)."""
         model = self._model()
         if not self._finalized:
-            self.enforce_budget()
+            if self.soft_params.budget_guard:
+                self.enforce_budget()
             remove_soft_thresholds(model)
             self._finalized = True
         return model
@@ -331,18 +433,32 @@ class SoftThresholdPruner(WeightPruner):
     # -- helpers ------------------------------------------------------------------------
     @property
     def frozen(self) -> bool:
-        """Whether the target was reached and the thresholds stopped learning."""
-        return self._frozen_at is not None
+        """Whether the thresholds are frozen now: for good, or for the current step."""
+        return self._permanent or self._held_now
+
+    @property
+    def frozen_for_good(self) -> bool:
+        """Whether the thresholds are frozen for the rest of training."""
+        return self._permanent
 
     @property
     def frozen_at(self) -> int | None:
-        """Iteration after which the thresholds froze (-1: at attach), or ``None``."""
+        """Iteration at which the target was first reached (-1: at attach), or ``None``.
+
+        With ``check="periodic"`` the thresholds froze for good after that iteration's
+        step; with ``"every-step"`` that iteration's step was the first without them.
+        """
         return self._frozen_at
 
     @property
+    def held_steps(self) -> int:
+        """Optimizer steps the thresholds sat out under ``check="every-step"``."""
+        return self._held_steps
+
+    @property
     def sparsity_at_freeze(self) -> float | None:
-        """Overall sparsity that triggered the freeze, before settling, or ``None``."""
-        return self._last_sparsity if self.frozen else None
+        """Overall sparsity that first reached the target, before settling, or ``None``."""
+        return self._sparsity_at_freeze
 
     @property
     def budget_guard_applied(self) -> bool:
@@ -362,6 +478,8 @@ class SoftThresholdPruner(WeightPruner):
 
     def enforce_budget(self) -> float:
         """The budget guard: cuts more weights if sparsity is far below the target.
+
+        Called by the pruner only with ``budget_guard=True``; callable directly.
 
         Returns:
             Overall sparsity afterwards.
@@ -388,6 +506,15 @@ class SoftThresholdPruner(WeightPruner):
                     self._guarded = True
         return self.sparsity().overall
 
+    def _target_sparsity_count(self) -> float:
+        """Overall sparsity as the target check counts it (``sparsity_count``)."""
+        if self.soft_params.sparsity_count == "exact":
+            return self.sparsity().overall
+        components = cast(dict[str, nn.Module], cast(Any, self._model()).components())
+        return reference_sparsity_count(
+            [[_weight(layer) for _, layer in prunable_parameters(c)] for c in components.values()]
+        )
+
     def _check_every(self) -> int:
         every = self.soft_params.check_every
         if every is not None:
@@ -396,7 +523,11 @@ class SoftThresholdPruner(WeightPruner):
         return max(1, total // 100)
 
     def _freeze(self, iteration: int) -> None:
-        self._frozen_at = iteration
+        """Freezes the thresholds for good (and, with ``freeze="mask"``, the zeros)."""
+        if self._frozen_at is None:
+            self._frozen_at = iteration
+            self._sparsity_at_freeze = self._last_sparsity
+        self._permanent = True
         for name, threshold in self._thresholds.items():
             threshold.requires_grad_(False)
             threshold.grad = None
@@ -460,6 +591,30 @@ class SoftThresholdPruner(WeightPruner):
         with torch.no_grad():
             for name, threshold in self._thresholds.items():
                 threshold.copy_(self._frozen_values[name])
+
+
+def reference_sparsity_count(components: list[list[torch.Tensor]]) -> float:
+    """Overall sparsity with AdapMTL's arithmetic (MitchellX/AdapMTL ``main/trainer.py``
+    ``:175-180`` and ``store_sparsity`` ``:220-236``, ``getSparsity`` in
+    ``models/Deeplab_ResNet34.py:50-54``).
+
+    Per layer ``p = 100 - mean(W != 0) * 100`` and ``nonzeros = int((100 - p) / 100 * n)``
+    (a float round trip, then truncation); per component ``s_c = 100 - 100 * nonzeros / t_c``;
+    overall ``sum_c s_c * t_c / 100 / sum_c t_c``. ``components`` lists each component's
+    effective weights; empty components are skipped.
+    """
+    parts: list[tuple[float, int]] = []
+    with torch.no_grad():
+        for weights in components:
+            nonzeros, count = 0, 0
+            for weight in weights:
+                percent = 100 - float((weight != 0).float().mean()) * 100
+                nonzeros += int(((100 - percent) / 100) * weight.numel())
+                count += weight.numel()
+            if count:
+                parts.append((100 - (100 * nonzeros / count), count))
+    total = sum(count for _, count in parts)
+    return sum(s * t for s, t in parts) / 100.0 / total if total else 0.0
 
 
 def _proportional_keep(alive: dict[str, int], budget: int) -> dict[str, int]:

@@ -6,8 +6,9 @@ ICML 2020.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
 from torch import nn
 
 from trials.pruning._base import PRUNERS, PrunerParams, prunable_parameters
@@ -17,11 +18,26 @@ from trials.pruning._soft_threshold import SoftThresholdParams, SoftThresholdPru
 class STRParams(SoftThresholdParams):
     """STR's knobs.
 
+    None of the reference repositories (AdapMTL, DiSparse, DMTG) has STR code, so STR
+    keeps paretune's values in every calibration: the ``short-budget`` soft-threshold
+    path (:data:`~trials.pruning._soft_threshold.SHORT_BUDGET_SOFT_THRESHOLD`: own
+    thresholds group at lr 2e-2, penalty 1e-2, periodic check with a permanent freeze that
+    settles the zeros at the target, budget guard) is its default, and its presets are
+    empty.
+
     Attributes:
         threshold_init: ``s_init`` of every layer's threshold (``sigmoid(-4) ~ 0.018``,
-            calibrated like AdapMTL's for budgets of a few hundred iterations).
+            calibrated like AdapMTL's ``short-budget`` for budgets of a few hundred
+            iterations).
     """
 
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    threshold_lr: float | None = Field(2e-2, gt=0)
+    sparsity_penalty: float = Field(1e-2, ge=0)
+    check: Literal["every-step", "periodic"] = "periodic"
+    freeze: Literal["threshold", "mask"] = "mask"
+    budget_guard: bool = True
     threshold_init: float = -4.0
 
 
@@ -31,8 +47,9 @@ class STRPruner(SoftThresholdPruner):
 
     Every conv/linear weight gets its own scalar ``s``; thresholds are named by the layer's
     qualified name in the model (``backbone.stages.0.0``, ``heads.depth.1``). Same
-    optimizer groups, target freeze and budget guard as the other soft-threshold pruners,
-    so that the comparison with AdapMTL isolates how thresholds are shared.
+    soft-threshold machinery as AdapMTL (optimizer groups, target check and freeze,
+    budget guard; see :class:`STRParams` for its defaults), so that the comparison with
+    AdapMTL under equal options isolates how thresholds are shared.
     """
 
     Params: ClassVar[type[PrunerParams]] = STRParams

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from trials._calibration import Calibrated
 from trials.weighting._base import WEIGHTINGS, TaskWeighting, WeightingParams
 
 #: Floor for losses and robustness values (guards divisions and ``log(0)``).
@@ -30,15 +31,23 @@ def resolve_window(window: int | None, total_iterations: int) -> int:
     return max(MIN_WINDOW, round(DEFAULT_WINDOW_FRACTION * total_iterations))
 
 
-def tempered_normalization(scores: list[float], temperature: float) -> list[float]:
-    """``T * s_t^(1/tau) / sum_j s_j^(1/tau)`` computed as ``T * softmax(log(s) / tau)``.
+def tempered_normalization(
+    scores: list[float], temperature: float, weight_sum: float | None = None
+) -> list[float]:
+    """``N * s_t^(1/tau) / sum_j s_j^(1/tau)``, with ``N = weight_sum`` or the number of scores.
 
-    Scores below :data:`EPSILON` count as :data:`EPSILON`; the result sums to ``T``.
+    At ``tau = 1`` this is the reference arithmetic ``s_t * N / sum_j s_j`` (AdapMTL
+    ``main/trainer.py:148-150``, bit for bit); other temperatures compute
+    ``N * softmax(log(s) / tau)`` (stable for small ``tau``). Scores below
+    :data:`EPSILON` count as :data:`EPSILON`; the result sums to ``N``.
     """
-    logits = torch.tensor(
-        [math.log(max(score, EPSILON)) / temperature for score in scores], dtype=torch.float64
-    )
-    return (len(scores) * torch.softmax(logits, dim=0)).tolist()
+    floored = [max(score, EPSILON) for score in scores]
+    norm = float(len(scores)) if weight_sum is None else weight_sum
+    if temperature == 1.0:
+        total = sum(floored)
+        return [score * norm / total for score in floored]
+    logits = torch.tensor([math.log(score) / temperature for score in floored], dtype=torch.float64)
+    return (norm * torch.softmax(logits, dim=0)).tolist()
 
 
 def check_losses(weighting: TaskWeighting, losses: dict[str, torch.Tensor]) -> None:
@@ -62,21 +71,62 @@ def weighted_sum(losses: dict[str, torch.Tensor], weights: dict[str, float]) -> 
     return torch.stack([weights[task] * losses[task] for task in weights]).sum()
 
 
-class AdaptiveWeightingParams(WeightingParams):
-    """Knobs of the adaptive weighting.
+#: Knob values of the adaptive weighting before reference defaults (``short-budget``):
+#: samples from the first iteration on, adaptive weights from the start iteration on.
+SHORT_BUDGET_ADAPTIVE: dict[str, Any] = {"record_from": "first-iteration", "adapt_after": "start"}
+
+
+class AdaptiveWeightingKnobs(BaseModel):
+    """The adaptive weighting's knobs, shared by its params and by AdapMTL's pruners.
+
+    The defaults are AdapMTL's reference code (MitchellX/AdapMTL
+    ``main/trainer.py:54-58,125-156``: begin 5000 and window 500 of 20000 iterations,
+    here as fractions of the budget; the first sample at begin + 1; the weights change at
+    begin + window + 1), except that the weights sum to the number of tasks (the
+    reference's hard-coded 3 only for 3 tasks; ``weight_sum=3`` for the literal).
 
     Attributes:
-        temperature: ``tau`` in ``w_t ∝ r_t^(1/tau)``; 1 is the paper, larger is flatter
-            (``tau -> inf`` gives equal weights), smaller concentrates on the least robust
-            task.
-        window: iterations averaged by the sliding robustness window (``None``: 2.5% of
-            the budget, at least 5).
-        start_fraction: weights are 1 before ``start_fraction * total_iterations``.
+        temperature: ``tau`` in ``w_t ∝ r_t^(1/tau)``; 1 is the paper and the reference
+            code, larger is flatter (``tau -> inf`` gives equal weights), smaller
+            concentrates on the least robust task.
+        window: samples averaged by the sliding robustness window (``None``: 2.5% of the
+            budget, at least 5; the reference: 500 of 20000).
+        start_fraction: the adaptive phase starts at ``start_fraction * total_iterations``
+            (the reference: 5000 of 20000).
+        record_from: when robustness samples are recorded. ``"start"`` (the reference):
+            from the start iteration on; the previous loss is first kept there, so the
+            first sample is at start + 1 and the window holds only samples from the
+            adaptive phase. ``"first-iteration"`` (``short-budget``): from iteration 1
+            on, so the window is already full of pre-start samples at the start.
+        adapt_after: when the weights first change. ``"full-window"`` (the reference):
+            once every task has recorded more than ``window`` samples (the reference's
+            ``len > sliding_window`` then ``pop``), i.e. at start + window + 1 with
+            ``record_from="start"``. ``"start"`` (``short-budget``): at the start
+            iteration, as soon as every task has a sample.
+        weight_sum: what the weights sum to. ``None`` (default): the number of tasks
+            ``T``, which is the reference's hard-coded 3 for its 3 NYUv2 tasks. ``3.0`` is
+            the reference literally for any ``T``: with 5 tasks its weights are 0.6 each
+            before the change and sum to 3 after it. Before the change every weight is
+            ``weight_sum / T`` (1 by default).
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     temperature: float = Field(1.0, gt=0)
     window: int | None = Field(None, gt=0)
     start_fraction: float = Field(0.25, ge=0, le=1)
+    record_from: Literal["start", "first-iteration"] = "start"
+    adapt_after: Literal["full-window", "start"] = "full-window"
+    weight_sum: float | None = Field(None, gt=0)
+
+
+class AdaptiveWeightingParams(Calibrated, AdaptiveWeightingKnobs, WeightingParams):
+    """Knobs of the adaptive weighting (see :class:`AdaptiveWeightingKnobs`).
+
+    ``short-budget`` restores :data:`SHORT_BUDGET_ADAPTIVE`.
+    """
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"short-budget": SHORT_BUDGET_ADAPTIVE}
 
 
 @WEIGHTINGS.register("adaptive")
@@ -85,11 +135,13 @@ class AdaptiveWeighting(TaskWeighting):
 
     Each iteration the (detached) task losses give a robustness sample
     ``d_t(i) = |L_t(i-1) - L_t(i)| / L_t(i)``; ``r_t`` is its mean over the last
-    ``window`` iterations. From ``start_fraction`` of the budget on, the loss is
-    ``sum_t w_t L_t`` with ``w_t = T * r_t^(1/tau) / sum_j r_j^(1/tau)`` (``T`` tasks,
-    ``tau = 1`` is the paper's ``T * r_t / sum_j r_j``): a task whose loss moves more,
-    i.e. one less robust to pruning, gets more weight. Before that all weights are 1.
-    The current iteration's sample is included in the window. Non-finite losses are not
+    ``window`` samples. In the adaptive phase the loss is ``sum_t w_t L_t`` with
+    ``w_t = N * r_t^(1/tau) / sum_j r_j^(1/tau)`` (``N`` = ``weight_sum``, by default the
+    number of tasks ``T``; ``tau = 1`` is the paper's ``T * r_t / sum_j r_j``): a task
+    whose loss moves more, i.e. one less robust to pruning, gets more weight. Before that
+    every weight is ``N / T`` (1 by default). The current iteration's sample is included
+    in the window. When samples start and when the weights first change follow the
+    reference by default (``record_from``, ``adapt_after``). Non-finite losses are not
     recorded (the next finite loss starts a new difference).
     """
 
@@ -99,31 +151,37 @@ class AdaptiveWeighting(TaskWeighting):
         super().__init__(params)
         self._previous: dict[str, float | None] = {}
         self._history: dict[str, deque[float]] = {}
+        self._recorded: dict[str, int] = {}
+        self._window = 0
         self._weights: dict[str, float] = {}
 
     def attach(self, tasks: tuple[str, ...], total_iterations: int) -> None:
         super().attach(tasks, total_iterations)
         params = self._params()
-        window = resolve_window(params.window, total_iterations)
+        self._window = resolve_window(params.window, total_iterations)
         self._previous = {task: None for task in self.tasks}
-        self._history = {task: deque(maxlen=window) for task in self.tasks}
-        self._weights = {task: 1.0 for task in self.tasks}
+        self._history = {task: deque(maxlen=self._window) for task in self.tasks}
+        self._recorded = {task: 0 for task in self.tasks}
+        self._weights = self._initial_weights()
 
     def combine(self, losses: dict[str, torch.Tensor], iteration: int) -> torch.Tensor:
         check_losses(self, losses)
-        self.record(loss_values(losses, self.tasks))
         params = self._params()
         started = iteration >= params.start_fraction * self.total_iterations
-        if started and all(self._history[task] for task in self.tasks):
+        if started or params.record_from == "first-iteration":
+            self.record(loss_values(losses, self.tasks))
+        if started and self._ready():
             self._weights = dict(
                 zip(
                     self.tasks,
-                    tempered_normalization(self.robustness(), params.temperature),
+                    tempered_normalization(
+                        self.robustness(), params.temperature, params.weight_sum
+                    ),
                     strict=True,
                 )
             )
         else:
-            self._weights = {task: 1.0 for task in self.tasks}
+            self._weights = self._initial_weights()
         return weighted_sum({task: losses[task] for task in self.tasks}, self._weights)
 
     def record(self, values: dict[str, float]) -> None:
@@ -136,6 +194,7 @@ class AdaptiveWeighting(TaskWeighting):
             previous = self._previous[task]
             if previous is not None:
                 self._history[task].append(abs(previous - current) / max(abs(current), EPSILON))
+                self._recorded[task] += 1
             self._previous[task] = current
 
     def robustness(self) -> list[float]:
@@ -146,7 +205,19 @@ class AdaptiveWeighting(TaskWeighting):
         ]
 
     def weights(self) -> dict[str, float]:
-        return dict(self._weights) if self._weights else {task: 1.0 for task in self.tasks}
+        return dict(self._weights) if self._weights else self._initial_weights()
+
+    def _ready(self) -> bool:
+        """Whether every task has enough samples for adaptive weights."""
+        if self._params().adapt_after == "full-window":
+            return all(self._recorded[task] > self._window for task in self.tasks)
+        return all(self._history[task] for task in self.tasks)
+
+    def _initial_weights(self) -> dict[str, float]:
+        weight_sum = self._params().weight_sum
+        if weight_sum is None or not self.tasks:
+            return {task: 1.0 for task in self.tasks}
+        return {task: weight_sum / len(self.tasks) for task in self.tasks}
 
     def _params(self) -> AdaptiveWeightingParams:
         assert isinstance(self.params, AdaptiveWeightingParams)
