@@ -90,7 +90,7 @@ def build_setup(config: TrialConfig) -> TrialSetup:
     if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):
         weighting_params.update(pruner.weighting_params())
     weighting_params.update(config.weighting_params)
-    weighting = build_weighting(weighting_name, **weighting_params)
+    weighting = build_weighting(weighting_name, config.calibration, **weighting_params)
     return TrialSetup(config, device, generator, train, held_out, tasks, model, pruner, weighting)
 
 
@@ -167,6 +167,7 @@ class Trainer:
         self.on_step = on_step
         self.evaluations: list[Evaluation] = []
         self._start = 0.0
+        self._pending: dict[str, torch.Tensor] | None = None
         self.forward_flops = 0.0  # per image, counted when training starts
 
     def _draw_batch(self) -> dict[str, torch.Tensor]:
@@ -176,12 +177,24 @@ class Trainer:
         )
         return _to_device(setup.train.get_batch(indices), setup.device)
 
+    def _next_batch(self) -> dict[str, torch.Tensor]:
+        """The batch the next iteration trains on (a pruner may look at it first)."""
+        if self._pending is None:
+            self._pending = self._draw_batch()
+        return self._pending
+
+    def _take_batch(self) -> dict[str, torch.Tensor]:
+        batch = self._next_batch()
+        self._pending = None
+        return batch
+
     def _context(self) -> PruningContext:
         setup = self.setup
         return PruningContext(
             total_iterations=setup.config.iterations,
             tasks=tuple(setup.tasks),
             draw_batch=self._draw_batch,
+            next_batch=self._next_batch,
             task_losses=lambda model, batch: _task_losses(setup.tasks, model, batch),
             seed=setup.config.seed,
         )
@@ -241,7 +254,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
         scaler = torch.amp.GradScaler("cuda", enabled=config.amp and setup.device.type == "cuda")
         for iteration in range(config.iterations):
-            batch = self._draw_batch()
+            batch = self._take_batch()
             with self._autocast():
                 losses = _task_losses(setup.tasks, model, batch)
                 loss = setup.weighting.combine(losses, iteration)

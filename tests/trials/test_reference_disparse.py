@@ -19,12 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from trials.models._base import MultiTaskModel
-from trials.pruning import PruningContext, agreement_masks, build_pruner, erk_densities
-from trials.pruning._disparse import (
+from trials.pruning import (
     REFERENCE_KEEP_RATIOS,
     DisparseDynamicPruner,
     DisparsePruner,
+    PruningContext,
+    agreement_masks,
+    build_pruner,
     density_prune,
+    erk_densities,
     reference_keep_ratio,
     threshold_regrowth,
 )

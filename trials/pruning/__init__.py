@@ -26,12 +26,16 @@ from trials.pruning._base import (
 )
 from trials.pruning._dense import DenseParams, DensePruner
 from trials.pruning._disparse import (
+    REFERENCE_KEEP_RATIOS,
     DisparseDynamicParams,
     DisparseDynamicPruner,
     DisparseParams,
     DisparsePruner,
     agreement_masks,
     agreement_masks_at_sparsity,
+    density_prune,
+    reference_keep_ratio,
+    threshold_regrowth,
     union_regrowth,
 )
 from trials.pruning._export import checkpoint_size, load_sparse, save_sparse
@@ -60,6 +64,7 @@ from trials.pruning._str import STRParams, STRPruner
 __all__ = [
     "PRUNABLE_LAYERS",
     "PRUNERS",
+    "REFERENCE_KEEP_RATIOS",
     "AdapMTLEqualWeightsPruner",
     "AdapMTLGlobalThresholdParams",
     "AdapMTLGlobalThresholdPruner",
@@ -99,6 +104,7 @@ __all__ = [
     "apply_soft_threshold",
     "build_pruner",
     "checkpoint_size",
+    "density_prune",
     "erk_densities",
     "global_topk",
     "keep_count",
@@ -106,8 +112,10 @@ __all__ = [
     "load_sparse",
     "measure_sparsity",
     "prunable_parameters",
+    "reference_keep_ratio",
     "remove_soft_thresholds",
     "save_sparse",
     "soft_threshold_of",
+    "threshold_regrowth",
     "union_regrowth",
 ]

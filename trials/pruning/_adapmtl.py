@@ -17,7 +17,7 @@ from trials.pruning._soft_threshold import (
     SoftThresholdPruner,
     ThresholdGroup,
 )
-from trials.weighting._adaptive import SHORT_BUDGET_ADAPTIVE, AdaptiveWeightingKnobs
+from trials.weighting import SHORT_BUDGET_ADAPTIVE, AdaptiveWeightingKnobs
 
 _HEAD_PREFIX = "head:"
 

@@ -43,6 +43,9 @@ class PruningContext:
         draw_batch: returns a fresh training batch (already on the model's device).
         task_losses: ``(model, batch) -> {task: scalar loss}``, differentiable.
         seed: the trial's seed, for pruners that draw random masks.
+        next_batch: the batch the next training iteration will use (drawn now if needed,
+            then trained on: it does not change the sequence of training batches); None
+            when the caller trains on no fixed sequence.
     """
 
     total_iterations: int
@@ -50,6 +53,7 @@ class PruningContext:
     draw_batch: Callable[[], dict[str, torch.Tensor]]
     task_losses: Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
     seed: int = 0
+    next_batch: Callable[[], dict[str, torch.Tensor]] | None = None
 
 
 @dataclass(frozen=True)

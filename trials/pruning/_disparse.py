@@ -520,6 +520,9 @@ class DisparseDynamicParams(PrunerParams):
         regrowth_gradient: ``dense`` takes ``|dL_t/dW|`` with every mask open and
             pruned weights at their retained values (DS dynamic_prune.py:329-366);
             ``masked`` on the masked model.
+        regrowth_batch: ``training`` takes the gradients on the batch the next training
+            iteration uses, as the reference does (DS train.py:143,172); ``fresh`` draws
+            another batch.
         regrowth_splits: the regrowth batch is cut into this many pieces and ``|grad|``
             summed over them (reference 2 halves of 8, DS dynamic_prune.py:323,345-366).
         regrown_values: ``retained`` gives regrown weights the values they had when
@@ -543,6 +546,7 @@ class DisparseDynamicParams(PrunerParams):
             "drop_rule": "alive-fraction",
             "regrowth": "exact-union",
             "regrowth_gradient": "masked",
+            "regrowth_batch": "fresh",
             "regrowth_splits": 1,
             "regrown_values": "zero",
             "final_prune": False,
@@ -559,6 +563,7 @@ class DisparseDynamicParams(PrunerParams):
     drop_rule: Literal["density", "alive-fraction"] = "density"
     regrowth: Literal["per-task-ties", "exact-union"] = "per-task-ties"
     regrowth_gradient: Literal["dense", "masked"] = "dense"
+    regrowth_batch: Literal["training", "fresh"] = "training"
     regrowth_splits: int = Field(2, ge=1)
     regrown_values: Literal["retained", "zero"] = "retained"
     empty_regrowth: Literal["none", "whole-layer"] = "none"
@@ -683,14 +688,13 @@ class DisparseDynamicPruner(MaskedPruner):
                     weight.copy_(saved[name])
 
     def regrowth_scores(self) -> dict[str, dict[str, torch.Tensor]]:
-        """task -> layer -> ``|dL_t/dW|`` summed over the pieces of one fresh batch.
-
-        The reference uses the iteration's own training batch (DS train.py:143,172); a
-        pruner only gets fresh batches, so this draws one.
-        """
+        """task -> layer -> ``|dL_t/dW|`` summed over the pieces of one batch: the one the
+        next training iteration uses (``regrowth_batch="training"``, the reference's DS
+        train.py:143,172), or a fresh one."""
         context = self._context()
         names = {t: self._shared + self._own[t] for t in context.tasks}
-        batch = context.draw_batch()
+        training = self.params.regrowth_batch == "training" and context.next_batch is not None
+        batch = context.next_batch() if training else context.draw_batch()
         dense = self.params.regrowth_gradient == "dense"
         scores: dict[str, dict[str, torch.Tensor]] = {}
         with self.scoring_pass(), self._dense_weights() if dense else contextlib.nullcontext():

@@ -1,7 +1,9 @@
 """Task weightings: how per-task losses combine into one training loss."""
 
 from trials.weighting._adaptive import (
+    SHORT_BUDGET_ADAPTIVE,
     AdaptiveWeighting,
+    AdaptiveWeightingKnobs,
     AdaptiveWeightingParams,
     resolve_window,
     tempered_normalization,
@@ -16,8 +18,10 @@ from trials.weighting._simple import (
 )
 
 __all__ = [
+    "SHORT_BUDGET_ADAPTIVE",
     "WEIGHTINGS",
     "AdaptiveWeighting",
+    "AdaptiveWeightingKnobs",
     "AdaptiveWeightingParams",
     "DWAParams",
     "DWAWeighting",

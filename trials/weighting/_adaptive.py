@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from trials._calibration import Calibrated
 from trials.weighting._base import WEIGHTINGS, TaskWeighting, WeightingParams
 
 #: Floor for losses and robustness values (guards divisions and ``log(0)``).
@@ -120,7 +119,7 @@ class AdaptiveWeightingKnobs(BaseModel):
     weight_sum: float | None = Field(None, gt=0)
 
 
-class AdaptiveWeightingParams(Calibrated, AdaptiveWeightingKnobs, WeightingParams):
+class AdaptiveWeightingParams(AdaptiveWeightingKnobs, WeightingParams):
     """Knobs of the adaptive weighting (see :class:`AdaptiveWeightingKnobs`).
 
     ``short-budget`` restores :data:`SHORT_BUDGET_ADAPTIVE`.

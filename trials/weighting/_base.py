@@ -9,10 +9,11 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from trials._calibration import DEFAULT_CALIBRATION, Calibrated
 from trials.registry import Registry
 
 
-class WeightingParams(BaseModel):
+class WeightingParams(Calibrated, BaseModel):
     """Typed knobs of a task weighting; subclasses add their own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,7 +56,10 @@ WEIGHTINGS: Registry = Registry("task weighting")
 """``TaskWeighting`` subclasses by name."""
 
 
-def build_weighting(name: str, **params: Any) -> TaskWeighting:
-    """Instantiates weighting ``name`` with validated ``params``."""
+def build_weighting(
+    name: str, calibration: str = DEFAULT_CALIBRATION, **params: Any
+) -> TaskWeighting:
+    """Instantiates weighting ``name`` with validated ``params`` (on top of the defaults of
+    ``calibration``)."""
     cls = WEIGHTINGS.get(name)
-    return cls(cls.Params(**params))
+    return cls(cls.Params.calibrated(calibration, **params))
