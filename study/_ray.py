@@ -110,12 +110,19 @@ class LocalRay:
         import ray
 
         ray.shutdown()
+        if _RUNNING.get("local") is self:
+            del _RUNNING["local"]
         if self.reaper.stdin is not None:
             self.reaper.stdin.close()
         try:
             self.reaper.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.reaper.kill()
+
+
+#: The local Ray running in this process. Held here because the reaper watches its pipe:
+#: a caller dropping what ``start_ray`` returned must not close it and stop Ray.
+_RUNNING: dict[str, LocalRay] = {}
 
 
 def ray_session_root() -> Path:
@@ -182,4 +189,5 @@ def start_ray(
     except BaseException:
         LocalRay(session, reaper).stop()
         raise
-    return LocalRay(session, reaper)
+    _RUNNING["local"] = LocalRay(session, reaper)
+    return _RUNNING["local"]

@@ -6,8 +6,11 @@ they are orphaned and keep running; ``ray stop`` would end them, and every other
 the machine with them. Instead each driver that starts a local Ray also starts a reaper:
 a small process in its own session that
 
-* records, every second, the driver's descendants (pid and start time) in
-  ``<session>/processes.json``;
+* records, every second, the driver's Ray processes (pid and start time) in
+  ``<session>/processes.json``: the descendants whose command line names the session
+  folder (Ray's servers all do) and their own descendants (the workers). Anything else
+  the driver started (a database server in a notebook, a browser) is not Ray's and is
+  left alone;
 * notices the driver is gone (the pipe it holds from the driver closes);
 * then stops exactly the recorded processes still alive (SIGTERM, then SIGKILL). The
   session folder stays, with Ray's logs, as Ray's own ``/tmp/ray/session_*`` folders do.
@@ -35,20 +38,25 @@ POLL_S = 1.0
 GRACE_S = 5.0
 
 
-def _descendants(pid: int) -> dict[int, float]:
-    """``{pid: start time}`` of every descendant of ``pid`` except this process."""
+def _session_processes(pid: int, session: Path) -> dict[int, float]:
+    """``{pid: start time}`` of the descendants of ``pid`` that belong to ``session``: those
+    naming it on their command line and everything below them, except this process."""
     import psutil
 
+    marker = str(session) + os.sep  # Ray's paths lie inside it
     found: dict[int, float] = {}
     try:
-        children = psutil.Process(pid).children(recursive=True)
+        descendants = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return found
-    for child in children:
-        if child.pid == os.getpid():
-            continue
+    for process in descendants:
         with contextlib.suppress(psutil.Error):
-            found[child.pid] = child.create_time()
+            if process.pid in found or marker not in " ".join(process.cmdline()):
+                continue
+            for member in (process, *process.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    found[member.pid] = member.create_time()
+    found.pop(os.getpid(), None)
     return found
 
 
@@ -110,8 +118,8 @@ def stop_recorded(session: str | Path) -> int:
 
 
 def watch(driver: int, session: Path, stream: int) -> int:
-    """Records the driver's descendants until ``stream`` closes or the driver is gone,
-    then stops them; returns how many were still alive."""
+    """Records the driver's processes of ``session`` until ``stream`` closes or the driver
+    is gone, then stops them; returns how many were still alive."""
     import psutil
 
     known: dict[int, float] = {}
@@ -120,7 +128,7 @@ def watch(driver: int, session: Path, stream: int) -> int:
     except psutil.Error:
         driver_start = None
     while driver_start is not None and _alive({driver: driver_start}):
-        current = _descendants(driver)
+        current = _session_processes(driver, session)
         if any(known.get(pid) != start for pid, start in current.items()):
             known.update(current)
             _write_record(session, known)

@@ -248,7 +248,7 @@ def test_corrupt_checkpoint_restarts_the_trial_from_scratch_with_a_warning(tmp_p
 
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # start_ray sets it; undone after
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    start_ray(None, num_cpus=2)
+    local = start_ray(None, num_cpus=2)
     try:
         tuner = tune.Tuner(
             _crash_then_restore,
@@ -266,7 +266,10 @@ def test_corrupt_checkpoint_restarts_the_trial_from_scratch_with_a_warning(tmp_p
         )
         results = tuner.fit()
     finally:
-        ray.shutdown()
+        if local is None:
+            ray.shutdown()
+        else:
+            local.stop()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     found = {r.config["case"]: r for r in results}
     print(f"trials expected {len(CHECKPOINTS)}, found {len(found)}")

@@ -219,7 +219,7 @@ def test_tune_stops_the_trials_mo_asha_rejects(tmp_path):
 
     from study._ray import start_ray
 
-    start_ray(None, num_cpus=2)
+    local = start_ray(None, num_cpus=2)
 
     def curve(config: dict[str, float]) -> None:
         for iteration in range(1, 10):
@@ -235,7 +235,11 @@ def test_tune_stops_the_trials_mo_asha_rejects(tmp_path):
         tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1),
         run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
     )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    finally:
+        if local is not None:
+            local.stop()
     last = {r.config["q"]: r.metrics["iteration"] for r in results}
     assert last == {1.0: 9, 3.0: 9, 2.0: 1, 0.5: 1}
     ids = {r.config["q"]: r.metrics["trial_id"] for r in results}
