@@ -56,7 +56,11 @@ def study_config(args: argparse.Namespace, scheduler: str) -> dict[str, Any]:
         "resources": {"cpus_per_trial": 1, "max_concurrent": 2},
         "sampler": {"name": "tpe", "seed": 0},
         "objectives": [list(pair) for pair in OBJECTIVES],
+        "init": args.init,
+        "calibration": args.calibration,
     }
+    if args.init == "dense":
+        config["reference"] = {"iterations": args.reference_iterations}
     if scheduler == "mo-asha":
         config["scheduler"] = {"name": "mo-asha", "grace_period": args.grace_period, "eta": 3}
     if args.tiny:
@@ -220,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "final ones on the built-in data (see rank_agreement in the JSON)",
     )
     parser.add_argument("--eval-every", type=int, default=40)
+    parser.add_argument("--init", choices=("dense", "scratch"), default="dense")
+    parser.add_argument("--reference-iterations", type=int, default=1500)
+    parser.add_argument("--calibration", default="reference")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tiny", action="store_true", help="tiny data and model, 2 trials")
     parser.add_argument("--db-fifo")

@@ -11,7 +11,12 @@ ablation), the paired difference of each pair with its interval. Writes
 ``benchmarks/results/pruners-<init>.json``.
 
     python -m benchmarks.pruners --init dense --dense-iterations 3000 --iterations 500 \\
-        --seeds 0,1,2 [--target 0.9] [--methods a,b] [--calibration reference] [--workers 2]
+        --seeds 0,1,2 [--target 0.9] [--methods a,b] [--calibration reference] [--workers 2] \\
+        [--variant 'adapmtl@short-budget:adapmtl:short-budget:{}' ...]
+
+A ``--variant NAME:METHOD:CALIBRATION:PARAMS`` adds a row ``NAME``: ``METHOD`` with that
+calibration and those method parameters (JSON), e.g. to show a method under other settings
+beside its defaults.
 """
 
 from __future__ import annotations
@@ -112,19 +117,31 @@ def _dense_fields(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 
 def _method_fields(args: argparse.Namespace, method: str, seed: int, dense: dict) -> dict:
+    name, calibration, params = method, args.calibration, {}
+    if method in args.variants:
+        name, calibration, params = args.variants[method]
     return {
         **_base(args, seed),
-        "method": method,
-        "method_params": {"target_sparsity": args.target},
+        "calibration": calibration,
+        "method": name,
+        "method_params": {"target_sparsity": args.target, **params},
         "iterations": args.iterations,
         "reference": dense["metrics"],
         "init": dense["checkpoint"] if args.init == "dense" else "scratch",
     }
 
 
-def summarize(rows: dict[tuple[str, int], dict], seeds: list[int]) -> tuple[pd.DataFrame, list]:
+#: A method counts as at the target when its sparsity is at most this far below (points).
+TOLERANCE = 0.5
+
+
+def summarize(
+    rows: dict[tuple[str, int], dict], seeds: list[int], target: float
+) -> tuple[pd.DataFrame, list]:
     """Per method: mean sparsity, Delta_T with its interval, per-task deltas; and the
-    paper's pairs as paired differences with their sentences."""
+    paper's pairs as paired differences with their sentences. A pair is compared only
+    when both methods reached the target in every seed (Delta_T at 0% sparsity says
+    nothing about pruning)."""
     methods = list(dict.fromkeys(method for method, _ in rows))
     summary = {}
     for method in methods:
@@ -144,6 +161,15 @@ def summarize(rows: dict[tuple[str, int], dict], seeds: list[int]) -> tuple[pd.D
     for better, worse in PAPER_ORDER:
         if better not in methods or worse not in methods:
             continue
+        short = [
+            f"{m} reached {min(rows[(m, s)]['sparsity'] for s in seeds):.1f}%"
+            for m in (better, worse)
+            if min(rows[(m, s)]["sparsity"] for s in seeds) < 100 * target - TOLERANCE
+        ]
+        if short:
+            pairs.append({"pair": f"{better} > {worse}", "verdict": "not comparable",
+                          "sentence": f"not at {target:.0%}: {'; '.join(short)}"})  # fmt: skip
+            continue
         first = [rows[(better, seed)]["delta_t"] for seed in seeds]
         second = [rows[(worse, seed)]["delta_t"] for seed in seeds]
         difference = paired_difference(first, second)
@@ -158,6 +184,26 @@ def summarize(rows: dict[tuple[str, int], dict], seeds: list[int]) -> tuple[pd.D
     return pd.DataFrame.from_dict(summary, orient="index"), pairs
 
 
+def print_summary(rows: dict[tuple[str, int], dict], seeds: list[int], target: float) -> tuple:
+    summary, pairs = summarize(rows, seeds, target)
+    print(f"\nmean over seeds {seeds}: Delta_T with its 95% t interval\n{to_markdown(summary)}")
+    print("\nthe paper's ordering, paired over seeds:")
+    for pair in pairs:
+        print(f"  {pair['pair']}: {pair['verdict']} -- {pair['sentence']}")
+    return summary, pairs
+
+
+def report(data: dict[str, Any]) -> int:
+    """``--report``: the summary of a stored run, without training anything."""
+    rows = {}
+    for key, row in data["rows"].items():
+        method, seed = key.rsplit("/seed-", 1)
+        rows[(method, int(seed))] = row
+    seeds = sorted({seed for _, seed in rows})
+    print_summary(rows, seeds, data["args"]["target"])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--init", choices=("scratch", "dense"), default="scratch")
@@ -170,9 +216,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--calibration", default="reference")
     parser.add_argument("--methods", default=",".join(PRUNERS.names()))
+    parser.add_argument("--variant", action="append", default=[], metavar="N:M:C:PARAMS")
+    parser.add_argument("--report", type=Path, help="print the summary of a results JSON")
     args = parser.parse_args(argv)
+    if args.report is not None:
+        return report(json.loads(args.report.read_text()))
+    args.variants = {}
+    for spec in args.variant:
+        label, method, calibration, params = spec.split(":", 3)
+        args.variants[label] = (method, calibration, json.loads(params))
     seeds = [int(s) for s in args.seeds.split(",")]
-    methods = [m for m in args.methods.split(",") if m and m != "dense"]
+    methods = [m for m in args.methods.split(",") if m and m != "dense"] + list(args.variants)
     RESULTS.mkdir(exist_ok=True)
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
@@ -206,13 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {m: r for (m, s), r in rows.items() if s == seed}, orient="index"
         )
         print(f"\nseed {seed}\n{to_markdown(table)}")
-    summary, pairs = summarize(rows, seeds)
-    print(
-        f"\nmean over seeds {args.seeds}: Delta_T with its 95% t interval\n{to_markdown(summary)}"
-    )
-    print("\nthe paper's ordering, paired over seeds:")
-    for pair in pairs:
-        print(f"  {pair['pair']}: {pair['verdict']} -- {pair['sentence']}")
+    summary, pairs = print_summary(rows, seeds, args.target)
     steps = {m: statistics.median(r["step_s"] for (mm, _), r in results.items() if mm == m)
              for m in methods}  # fmt: skip
     dense_step = statistics.median(d["step_s"] for d in denses.values())

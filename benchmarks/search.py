@@ -87,6 +87,13 @@ def study_config(
             "options": sampler_options(sampler, budget["trials"]),
         },
         "objectives": [list(pair) for pair in OBJECTIVES],
+        "init": budget.get("init", "dense"),
+        "calibration": budget.get("calibration", "reference"),
+        **(
+            {"reference": {"iterations": budget["reference_iterations"]}}
+            if budget.get("init", "dense") == "dense"
+            else {}
+        ),
     }
 
 
@@ -171,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int)
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--seeds", type=int)
+    parser.add_argument("--init", choices=("dense", "scratch"), default="dense")
+    parser.add_argument("--reference-iterations", type=int, default=1500)
+    parser.add_argument("--calibration", default="reference")
     parser.add_argument("--db", help="measure the finished search-<sampler> studies in URL")
     args = parser.parse_args(argv)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
@@ -183,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in ("trials", "iterations", "seeds"):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
+    budget.update(
+        init=args.init,
+        calibration=args.calibration,
+        reference_iterations=args.reference_iterations if not args.quick else 300,
+    )
     walls: dict[str, float] = {}
     if args.db:
         url = args.db

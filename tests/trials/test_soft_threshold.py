@@ -583,3 +583,24 @@ def test_overshoot_in_one_step_is_settled_at_the_target() -> None:
     assert reached is not None and reached > 0.65, "this setting should overshoot in one step"
     report = pruner.sparsity()
     assert 0.6 <= report.overall < 0.6 + 1 / sum(report.counts.values()) + 1e-12
+
+
+def test_init_at_target_starts_every_threshold_at_the_weights_quantile():
+    """``init_at_target``: one s_init for all, sigmoid(s) = the |W| quantile at the target."""
+    from trials.models import build_model
+    from trials.pruning import build_pruner
+    from trials.pruning._base import PruningContext, prunable_parameters
+
+    torch.manual_seed(0)
+    model = build_model(
+        "resnet-tiny", "light", {"segment_semantic": 13, "normal": 3}, backbone_options={"width": 8}
+    )
+    weights = torch.cat(
+        [layer.weight.detach().abs().flatten() for _, layer in prunable_parameters(model)]
+    )
+    pruner = build_pruner("adapmtl", target_sparsity=0.8, init_at_target=1.0)
+    context = PruningContext(10, ("segment_semantic", "normal"), lambda: {}, lambda m, b: {})
+    pruner.attach(model, context)
+    cut = float(torch.quantile(weights, 0.8))
+    assert list(pruner.thresholds().values()) == pytest.approx([cut] * 3, rel=1e-5)
+    assert pruner.sparsity().overall == pytest.approx(0.8, abs=1e-3)

@@ -225,6 +225,12 @@ class SoftThresholdParams(PrunerParams):
             effective weights of every threshold group (the same fraction of each group's
             survivors) if sparsity ended more than 1.5 points below the target. Not in the
             reference (``False``); ``short-budget``: ``True``.
+        init_at_target: start every threshold at one value set from the weights the model
+            has: ``sigmoid(s)`` = the ``init_at_target`` quantile of all prunable ``|W|``
+            times the target (``1.0``: pruning starts at the target; ``0.5``: at half of
+            it). An extension for models that start trained (``init: dense``), whose
+            weight scale the reference's constant ``s_init`` does not know; ``None`` (the
+            reference): the ``threshold_init`` values.
     """
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"short-budget": SHORT_BUDGET_SOFT_THRESHOLD}
@@ -236,6 +242,7 @@ class SoftThresholdParams(PrunerParams):
     freeze: Literal["threshold", "mask"] = "threshold"
     sparsity_count: Literal["exact", "reference"] = "exact"
     budget_guard: bool = False
+    init_at_target: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _check_every_needs_periodic(self) -> Self:
@@ -322,10 +329,12 @@ class SoftThresholdPruner(WeightPruner):
         groups = {name: g for name, g in self.threshold_groups(model).items() if g.layers}
         if not groups:
             raise ValueError(f"{type(self).__name__}: the model has no prunable conv/linear layer")
+        common = self._init_at_target(groups)
         for name, group in groups.items():
             reference = _weight(group.layers[0][1])
+            init = float(group.init) if common is None else common
             threshold = nn.Parameter(
-                torch.tensor(float(group.init), dtype=reference.dtype, device=reference.device)
+                torch.tensor(init, dtype=reference.dtype, device=reference.device)
             )
             apply_soft_threshold((layer for _, layer in group.layers), threshold)
             self._thresholds[name] = threshold
@@ -336,6 +345,21 @@ class SoftThresholdPruner(WeightPruner):
             and self._last_sparsity >= self.soft_params.target_sparsity
         ):
             self._freeze(-1)
+
+    def _init_at_target(self, groups: dict[str, ThresholdGroup]) -> float | None:
+        """``logit`` of the |W| quantile at ``init_at_target`` x target (see the Params)."""
+        fraction = self.soft_params.init_at_target
+        if fraction is None:
+            return None
+        with torch.no_grad():
+            magnitudes = torch.cat(
+                [_weight(layer).detach().abs().flatten().float().cpu()
+                 for group in groups.values() for _, layer in group.layers]
+            )  # fmt: skip
+            level = min(max(fraction * self.soft_params.target_sparsity, 1e-6), 1 - 1e-6)
+            cut = float(torch.quantile(magnitudes[: 2**24], level)) if len(magnitudes) else 0.0
+        cut = min(max(cut, 1e-12), 1 - 1e-6)
+        return math.log(cut / (1 - cut))
 
     def optimizer_groups(self, base_lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """The optimizer's groups; each parameter appears exactly once.
