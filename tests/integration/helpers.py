@@ -34,6 +34,8 @@ def tiny_study(name: str, tmp_path: Path, **changes: Any) -> dict[str, Any]:
             "eval_every": 6,
         },
         "resources": {"cpus_per_trial": 1, "max_concurrent": 2},
+        # a dozen iterations: the reference defaults (threshold -30.5) would prune nothing
+        "calibration": "short-budget",
         "study_dir": str(tmp_path / name),
     }
     config.update(changes)
