@@ -8,9 +8,9 @@ import math
 import pydantic
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from tests.trials.small_models import losses, small_model
 from trials.models._base import MultiTaskModel
 from trials.pruning import (
     DensePruner,
@@ -36,30 +36,6 @@ TASKS = ("depth", "seg")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def small_model(seed: int = 0) -> MultiTaskModel:
-    torch.manual_seed(seed)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.ReLU(),
-    )
-    heads = {
-        "depth": nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 1)),
-        "seg": nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1)),
-    }
-    return MultiTaskModel(backbone, heads)
-
-
-def losses(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = model(batch["image"])
-    return {
-        "depth": F.mse_loss(out["depth"], batch["depth"]),
-        "seg": F.cross_entropy(out["seg"], batch["seg"]),
-    }
 
 
 def context(iterations: int = 20, seed: int = 0) -> PruningContext:

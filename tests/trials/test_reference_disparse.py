@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.trials.small_models import losses
+from tests.trials.small_models import small_model as _small_model
 from trials.models._base import MultiTaskModel
 from trials.pruning import (
     REFERENCE_KEEP_RATIOS,
@@ -213,28 +215,8 @@ def reference_dynamic_update(
 
 # -- a small two-task model ------------------------------------------------------------------
 def small_model(seed: int = 0) -> MultiTaskModel:
-    torch.manual_seed(seed)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1),
-        nn.BatchNorm2d(16),
-        nn.ReLU(),
-    )
-    heads = {
-        "depth": nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 1)),
-        "seg": nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1)),
-    }
-    return MultiTaskModel(backbone, heads)
-
-
-def losses(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = model(batch["image"])
-    return {
-        "depth": F.mse_loss(out["depth"], batch["depth"]),
-        "seg": F.cross_entropy(out["seg"], batch["seg"]),
-    }
+    """The shared small model with a norm after every conv, as DiSparse's models have."""
+    return _small_model(seed, norm_after_every_conv=True)
 
 
 def make_batches(count: int, size: int = 8, seed: int = 0) -> list[dict[str, torch.Tensor]]:

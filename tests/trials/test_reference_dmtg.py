@@ -327,6 +327,26 @@ def test_gumbel_softmax_is_the_references_sampler() -> None:
         torch.testing.assert_close(wins, torch.softmax(logits, -1), rtol=0, atol=0.03)
 
 
+def step_both_and_compare_loss_and_theta(
+    trainer: DMTGTrainer, batch: dict[str, torch.Tensor], reference: ReferenceLearnToGroup
+) -> torch.Tensor:
+    """One search step of ours and of DG's on the same Gumbel noise (backward of both); the
+    loss values and ``Theta``'s gradients agree. Returns our sample ``z``."""
+    model = trainer.setup.model
+    reference.train()
+    z = gumbel_softmax(model.logits, TAU, torch.Generator().manual_seed(SEED))
+    ours = trainer.search_loss(model, batch, z, iteration=0)
+    ours.backward()
+    noise = our_gumbel_noise(tuple(model.logits.shape), SEED)
+    grouping = reference_gumbel_softmax(reference.group_matrix, TAU, noise)
+    loss_fn = {name: task.loss for name, task in trainer.setup.tasks.items()}
+    total = reference_loss(reference(batch["image"]), batch, grouping, reference.tasks, loss_fn)
+    total.backward()
+    torch.testing.assert_close(ours.detach(), total.detach(), rtol=1e-5, atol=0)
+    torch.testing.assert_close(model.logits.grad, reference.group_matrix.grad, rtol=1e-4, atol=1e-7)
+    return z
+
+
 @pytest.mark.parametrize(
     ("scaling", "regularize_grad"),
     [
@@ -351,23 +371,10 @@ def test_search_step_gradients_match_the_reference_regulators(
     model = trainer.setup.model
     assert isinstance(model, DMTGSearchModel)
     reference = ReferenceLearnToGroup(model, regularize_grad)
-    reference.train()
-
-    z = gumbel_softmax(model.logits, TAU, torch.Generator().manual_seed(SEED))
-    ours = trainer.search_loss(model, batch, z, iteration=0)
-    ours.backward()
-
-    noise = our_gumbel_noise(tuple(model.logits.shape), SEED)
-    grouping = reference_gumbel_softmax(reference.group_matrix, TAU, noise)
-    loss_fn = {name: task.loss for name, task in trainer.setup.tasks.items()}
-    total = reference_loss(reference(batch["image"]), batch, grouping, reference.tasks, loss_fn)
-    total.backward()
-
-    torch.testing.assert_close(ours.detach(), total.detach(), rtol=1e-5, atol=0)
+    step_both_and_compare_loss_and_theta(trainer, batch, reference)
     assert_all_close(gradients(model.stem), gradients(reference.backbone))
     assert_all_close(gradients(model.branches), gradients(reference.k_group_bones))
     assert_all_close(gradients(model.heads), gradients(reference.kn_decoders))
-    torch.testing.assert_close(model.logits.grad, reference.group_matrix.grad, rtol=1e-4, atol=1e-7)
 
 
 def test_taskonomy_regulators_give_stem_one_over_k_and_branches_one_over_sqrt_k() -> None:
@@ -404,17 +411,7 @@ def test_decoupled_heads_keep_the_references_value_and_theta_gradient() -> None:
     model = trainer.setup.model
     assert isinstance(model, DMTGSearchModel)
     reference = ReferenceLearnToGroup(model, None)
-    reference.train()
-    z = gumbel_softmax(model.logits, TAU, torch.Generator().manual_seed(SEED))
-    ours = trainer.search_loss(model, batch, z, iteration=0)
-    ours.backward()
-    noise = our_gumbel_noise(tuple(model.logits.shape), SEED)
-    grouping = reference_gumbel_softmax(reference.group_matrix, TAU, noise)
-    loss_fn = {name: task.loss for name, task in trainer.setup.tasks.items()}
-    total = reference_loss(reference(batch["image"]), batch, grouping, reference.tasks, loss_fn)
-    total.backward()
-    torch.testing.assert_close(ours.detach(), total.detach(), rtol=1e-5, atol=0)
-    torch.testing.assert_close(model.logits.grad, reference.group_matrix.grad, rtol=1e-4, atol=1e-7)
+    z = step_both_and_compare_loss_and_theta(trainer, batch, reference)
     # a head's gradient is its reference gradient divided by its weight z[n, k]
     n, k, task = 0, 1, reference.tasks[0]
     head_grads = gradients(model.heads[k][task])
