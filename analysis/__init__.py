@@ -55,6 +55,7 @@ from analysis._intervals import (
     mean_interval,
     paired_difference,
 )
+from analysis._levels import LevelComparison, compare_at_levels, level_sentences, level_table
 from analysis._load import StudyFrames, load_study
 from analysis._pareto import (
     as_minimization,
@@ -78,6 +79,8 @@ from analysis._tables import (
     format_cells,
     paper_table,
     select_at_sparsity,
+    short_of_level,
+    short_of_level_note,
     sparsity_level_table,
     to_csv,
     to_html,
@@ -96,6 +99,7 @@ __all__ = [
     "GroupingInfo",
     "GroupingSnapshot",
     "Interval",
+    "LevelComparison",
     "ReportPaths",
     "SeedBand",
     "SeedComparison",
@@ -109,6 +113,7 @@ __all__ = [
     "branch_probability_history",
     "build_report",
     "check_objectives",
+    "compare_at_levels",
     "comparison_sentence",
     "completed_trials",
     "component_sparsity_figure",
@@ -127,6 +132,8 @@ __all__ = [
     "hypervolume_within_noise",
     "is_message_figure",
     "knee_point",
+    "level_sentences",
+    "level_table",
     "load_study",
     "mean_interval",
     "message_figure",
@@ -149,6 +156,8 @@ __all__ = [
     "seed_summary",
     "select_at_sparsity",
     "select_grouping_trial",
+    "short_of_level",
+    "short_of_level_note",
     "sparsity_level_table",
     "task_metrics_figure",
     "to_csv",

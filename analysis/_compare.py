@@ -52,6 +52,9 @@ DEFAULT_OBJECTIVES: tuple[tuple[str, str], ...] = (
     ("sparsity", "maximize"),
 )
 DEFAULT_LEVELS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+#: A trial reaches a sparsity level when ``sparsity >= level - LEVEL_TOLERANCE``: 0.01
+#: points, more than rounding a layer's weight count to an integer leaves.
+LEVEL_TOLERANCE = 1e-4
 BUDGETS: tuple[str, ...] = ("trials", "iterations", "wall_time_s", "device_s", "flops")
 FINISHED = ("COMPLETE", "FAILED", "PRUNED")
 SEED_STATS: tuple[str, ...] = ("mean", "std", "min", "max")
@@ -237,7 +240,7 @@ def best_at_sparsity_levels(
     levels: Sequence[float] = DEFAULT_LEVELS,
     value: str = "delta_t",
     direction: str = "maximize",
-    tolerance: float = 1e-9,
+    tolerance: float = LEVEL_TOLERANCE,
 ) -> pd.DataFrame:
     """Best ``value`` per method among its ``COMPLETE`` trials at or above each sparsity.
 
@@ -425,7 +428,7 @@ def seed_summary(
                 sub[value].to_numpy(dtype=float),
                 levels,
                 direction == "maximize",
-                1e-9,
+                LEVEL_TOLERANCE,
             )
             records.append(
                 {

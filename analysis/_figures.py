@@ -410,7 +410,7 @@ def component_sparsity_figure(
         return message_figure(NO_TRIALS, title)
     components = [c for c in frame.columns if str(c).startswith("sparsity:")]
     if trial_ids is None:
-        chosen = select_at_sparsity(frame, sparsity, objectives)
+        chosen = select_at_sparsity(frame, sparsity, objectives, closest=True)
     else:
         wanted = list(trial_ids)
         chosen = frame[frame["trial_id"].isin(wanted)]

@@ -43,10 +43,13 @@ from analysis._figures import (
     task_metrics_figure,
     trajectories_figure,
 )
+from analysis._levels import compare_at_levels, level_sentences
+from analysis._levels import level_table as level_by_level_table
 from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
     paper_table,
     select_at_sparsity,
+    short_of_level_note,
     sparsity_level_table,
     to_csv,
     to_html,
@@ -185,7 +188,7 @@ def _figures(
             hypervolume_budget_figure(trials, budget, objectives, reference),
         ),
     ]
-    chosen = select_at_sparsity(trials, sparsity, objectives) if len(trials) else None
+    chosen = select_at_sparsity(trials, sparsity, objectives, closest=True) if len(trials) else None
     ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
     trajectories = trajectories_figure(evaluations, ids)
     if ids is not None and is_message_figure(trajectories):
@@ -310,6 +313,7 @@ def build_report(
     budget: str = "trials",
     levels: Sequence[float] = DEFAULT_LEVELS,
     export_images: bool = True,
+    compared_levels: Sequence[float] | None = None,
 ) -> ReportPaths:
     """Write ``report.html`` and the ``tables/`` folder for one study.
 
@@ -323,6 +327,8 @@ def build_report(
         budget: Budget axis of the hypervolume curve.
         levels: Sparsity levels of the sparsity-level table.
         export_images: Also write PNG/SVG figures when static export works.
+        compared_levels: Levels at which methods are compared across paired seeds (the
+            study's ``sparsity_levels``); default: ``sparsity``.
 
     Returns:
         The paths written (see :class:`ReportPaths`).
@@ -339,10 +345,15 @@ def build_report(
     summary = _summary_table(trials, pairs, sparsity, reference) if len(trials) else None
     paper = paper_table(trials, sparsity, pairs)
     level_table = sparsity_level_table(trials, levels)
+    value = next((name for name, _ in pairs if name != "sparsity"), pairs[0][0])
+    comparisons = (
+        compare_at_levels(trials, compared_levels or (sparsity,), pairs, value) if len(done) else []
+    )
     sections = [seed_section(trials, pairs, sparsity, reference)] if len(trials) else []
     grouping = grouping_section(trials, pairs) if len(trials) else None
     sections += [grouping] if grouping is not None else []
-    tables = {"paper": paper, "sparsity_levels": level_table}
+    by_level = level_by_level_table(comparisons)
+    tables = {"paper": paper, "sparsity_levels": level_table, "by_level": by_level}
     for section in sections:
         tables.update({section.files[t]: section.tables[t] for t in section.files})
     table_paths = _write_tables(tables, out / "tables")
@@ -379,9 +390,25 @@ def build_report(
         _table_section(
             f"Methods at {sparsity * 100:g}% sparsity (front trial at or above the level)",
             paper,
-            "No completed trials yet.",
+            "No method has a trial at or above the level."
+            if len(done)
+            else "No completed trials yet.",
         )
     )
+    short = short_of_level_note(trials, sparsity)
+    if short:
+        parts.append(f'<p class="note">{html.escape(short)}</p>')
+    if comparisons:
+        parts.append(
+            _table_section(
+                f"{value} level by level: best trial at or above each level per seed, "
+                "mean over seeds with its 95% t interval",
+                by_level,
+                "",
+            )
+        )
+        sentences = level_sentences(comparisons, "%" if value == "delta_t" else "")
+        parts += [f'<p class="note">{html.escape(line)}</p>' for line in sentences]
     parts.append(
         _table_section(
             "Best Delta_T (%) at or above each sparsity level",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis._compare import (
     DEFAULT_OBJECTIVES,
+    LEVEL_TOLERANCE,
     Objectives,
     SeedSummary,
     _best_at_levels,
@@ -291,7 +292,7 @@ def seed_bands(
                     sub.loc[sub["seed"] == s, value].to_numpy(dtype=float),
                     levels.tolist(),
                     direction == "maximize",
-                    1e-9,
+                    LEVEL_TOLERANCE,
                 )
                 for s in seeds
             ]

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis._compare import (
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
+    LEVEL_TOLERANCE,
     Objectives,
     _require,
     best_at_sparsity_levels,
@@ -31,6 +32,8 @@ __all__ = [
     "format_cells",
     "paper_table",
     "select_at_sparsity",
+    "short_of_level",
+    "short_of_level_note",
     "sparsity_level_table",
     "to_csv",
     "to_html",
@@ -55,19 +58,22 @@ def select_at_sparsity(
     trials: pd.DataFrame,
     sparsity: float = 0.9,
     objectives: Objectives = DEFAULT_OBJECTIVES,
-    tolerance: float = 1e-9,
+    tolerance: float = LEVEL_TOLERANCE,
+    closest: bool = False,
 ) -> pd.DataFrame:
     """Per method, the front trial with the lowest sparsity at or above ``sparsity``.
 
     Reference trials (``is_reference``) are left out. A method whose front never reaches the
-    level contributes the front trial closest to it instead. Ties go to the lower
-    ``trial_id``.
+    level has no row (see :func:`short_of_level`), unless ``closest``: then it contributes
+    the front trial closest to the level (for pictures "near" a level). Ties go to the
+    lower ``trial_id``.
 
     Args:
         trials: The trials frame.
         sparsity: Target sparsity in ``[0, 1]``.
         objectives: ``(column, direction)`` pairs defining the fronts.
         tolerance: A trial reaches the level when ``sparsity >= level - tolerance``.
+        closest: Fall back to the closest front trial when none reaches the level.
 
     Returns:
         One row of the trials frame per method (index = method), in method order.
@@ -88,6 +94,8 @@ def select_at_sparsity(
         above = level >= sparsity - tolerance
         key = np.where(above, level - sparsity, np.inf)
         if not above.any():
+            if not closest:
+                continue
             key = np.abs(level - sparsity)
         if not np.isfinite(key).any():
             continue
@@ -97,6 +105,33 @@ def select_at_sparsity(
     if not chosen:
         return trials.iloc[0:0].copy()
     return pd.DataFrame(chosen)
+
+
+def short_of_level(
+    trials: pd.DataFrame, sparsity: float = 0.9, tolerance: float = LEVEL_TOLERANCE
+) -> dict[str, float]:
+    """``{method: highest sparsity reached}`` of the methods (not the reference) with
+    completed trials of which none reaches ``sparsity``."""
+    if not len(trials) or not {"method", "status", "sparsity"} <= set(trials.columns):
+        return {}
+    done = trials[trials["status"].astype(str) == "COMPLETE"]
+    if "is_reference" in done.columns:
+        done = done[~done["is_reference"].fillna(False).astype(bool)]
+    reached = pd.to_numeric(done["sparsity"], errors="coerce").groupby(done["method"]).max()
+    return {
+        str(method): float(value)
+        for method, value in reached.items()
+        if method in set(method_order(done)) and not value >= sparsity - tolerance
+    }
+
+
+def short_of_level_note(trials: pd.DataFrame, sparsity: float) -> str:
+    """One sentence naming the methods with no trial at or above ``sparsity`` ('' if none)."""
+    short = short_of_level(trials, sparsity)
+    if not short:
+        return ""
+    names = ", ".join(f"{method} (highest {value:.1%})" for method, value in short.items())
+    return f"No trial at or above {sparsity:.0%}: {names}."
 
 
 def _prefixed(trials: pd.DataFrame, prefix: str) -> list[str]:
@@ -126,8 +161,9 @@ def paper_table(
 ) -> pd.DataFrame:
     """The paper's comparison table at one sparsity level.
 
-    One row per method: the trial chosen by :func:`select_at_sparsity` (on the method's
-    front, lowest sparsity at or above the level, else the closest). The study's dense
+    One row per method that reaches the level: the trial chosen by
+    :func:`select_at_sparsity` (on the method's front, lowest sparsity at or above the
+    level); :func:`short_of_level` names the others. The study's dense
     reference trial (``is_reference``), when there is one, comes first as
     ``"<method> (reference)"``.
 

@@ -131,6 +131,20 @@ def _method_fields(args: argparse.Namespace, method: str, seed: int, dense: dict
     }
 
 
+def paper_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
+    """The paper's pairs among ``methods``; for each variant tag (``adapmtl@at-target``)
+    the same pairs again with the tagged rows in place of their base methods."""
+    tags = sorted({m.split("@", 1)[1] for m in methods if "@" in m})
+    pairs = []
+    for tag in ["", *tags]:
+        for better, worse in PAPER_ORDER:
+            pair = tuple(f"{m}@{tag}" if tag and f"{m}@{tag}" in methods else m
+                         for m in (better, worse))  # fmt: skip
+            if all(m in methods for m in pair) and (pair not in pairs):
+                pairs.append(pair)
+    return pairs  # type: ignore[return-value]
+
+
 #: A method counts as at the target when its sparsity is at most this far below (points).
 TOLERANCE = 0.5
 
@@ -158,9 +172,7 @@ def summarize(
             entry[f"delta:{task}"] = statistics.mean(d for d in deltas if d is not None)
         summary[method] = entry
     pairs = []
-    for better, worse in PAPER_ORDER:
-        if better not in methods or worse not in methods:
-            continue
+    for better, worse in paper_pairs(methods):
         short = [
             f"{m} reached {min(rows[(m, s)]['sparsity'] for s in seeds):.1f}%"
             for m in (better, worse)

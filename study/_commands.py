@@ -267,8 +267,35 @@ def print_status(url: str, study: str) -> None:
         shared = reference_cost(frames.trials, record.get("config") or {})
         if shared:
             console.print(shared, highlight=False, soft_wrap=True)
+        for line in level_lines(frames.trials, objectives, record.get("config") or {}):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
     for line in _attention(url, study, frames.trials):
         console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
+
+
+def level_lines(
+    trials: Any, objectives: list[tuple[str, str]], config: dict[str, Any]
+) -> list[str]:
+    """Who wins at each sparsity level (the study's ``sparsity_levels``, else the headline
+    level) and whether beyond seed noise: paired over seeds, 95% t intervals."""
+    from analysis import compare_at_levels, level_sentences
+
+    name, _, level = headline_objective(objectives)
+    levels = (config.get("budget") or {}).get("sparsity_levels") or ([level] if level else [])
+    if not levels or "seed" not in trials:
+        return []
+    searched = trials[trials["method"] != "dense"] if "method" in trials else trials
+    seeds = sorted(int(s) for s in searched["seed"].dropna().unique())
+    comparisons = compare_at_levels(searched, levels, objectives, value=name)
+    unit = "%" if name == "delta_t" or name.startswith("delta:") else ""
+    head = (
+        f"{name} level by level, best trial at or above each level per seed, "
+        f"paired over seeds {', '.join(map(str, seeds))} (95% t intervals):"
+    )
+    lines = level_sentences(comparisons, unit)
+    if len(seeds) == 1 and lines:
+        lines.append("one seed: run more seeds to tell a difference from noise")
+    return [head, *(f"  {line}" for line in lines)] if lines else []
 
 
 def reference_cost(trials: Any, config: dict[str, Any]) -> str | None:
@@ -521,8 +548,15 @@ def report_command(study: str, db: str | None, out: Path | None, images: bool = 
     folder = (
         out or Path(str(record["config"].get("study_dir") or DEFAULT_RUNS_DIR / study)) / "report"
     )
+    levels = (record["config"].get("budget") or {}).get("sparsity_levels")
     paths = build_report(
-        frames.trials, frames.evaluations, study, folder, objectives, export_images=images
+        frames.trials,
+        frames.evaluations,
+        study,
+        folder,
+        objectives,
+        export_images=images,
+        compared_levels=levels,
     )
     completed = frames.trials[frames.trials["status"] == "COMPLETE"] if len(frames.trials) else None
     name, direction, level = headline_objective(objectives)

@@ -137,6 +137,9 @@ class ModelSpec(_Spec):
     head_options: dict[str, Any] = Field(default_factory=dict)
 
 
+#: The method parameter ``budget.sparsity_levels`` sets.
+LEVEL_PARAM = "target_sparsity"
+
 GROUPED_SUFFIX = "@grouped"
 """Appended to a method's name when it prunes a grouped architecture (``magnitude@grouped``)."""
 
@@ -238,6 +241,22 @@ class BudgetSpec(_Spec):
     unit: Literal["iterations", "flops", "seconds"] = "iterations"
     flops: Number | None = Field(default=None, gt=0, validate_default=True)
     seconds: Number | None = Field(default=None, gt=0, validate_default=True)
+    #: Overall sparsities the pruning methods' trials are placed at (``target_sparsity``
+    #: takes these values, the trials spread evenly over them); None: searched freely.
+    sparsity_levels: list[Number] | None = Field(default=None, min_length=1)
+
+    @field_validator("sparsity_levels")
+    @classmethod
+    def _levels_in_range(cls, levels: list[float] | None) -> list[float] | None:
+        if levels is None:
+            return None
+        for level in levels:
+            if not 0.0 < level < 1.0:
+                raise ValueError(f"a level is a fraction of weights, 0 < level < 1 (got {level})")
+        repeated = sorted({level for level in levels if levels.count(level) > 1})
+        if repeated:
+            raise ValueError(f"level {repeated[0]} is listed twice")
+        return [float(level) for level in levels]
 
     @field_validator("flops", "seconds")
     @classmethod
@@ -501,6 +520,28 @@ class StudyConfig(_Spec):
         return self
 
     @model_validator(mode="after")
+    def _levels_fit_the_methods(self) -> StudyConfig:
+        levels = self.budget.sparsity_levels
+        if levels is None:
+            return self
+        for spec in self.methods:
+            if spec.name == "dense" or LEVEL_PARAM not in spec.space(self.calibration):
+                continue
+            if LEVEL_PARAM in spec.search_space or LEVEL_PARAM in spec.params:
+                raise ValueError(
+                    f"method {spec.run_name!r} sets {LEVEL_PARAM} while budget.sparsity_levels "
+                    f"places its trials at {levels}; remove one of the two"
+                )
+            trials = self.trials_for(spec.run_name)
+            if trials % len(levels):
+                lower = max(len(levels), trials - trials % len(levels))
+                raise ValueError(
+                    f"method {spec.run_name!r}: {trials} trials do not spread evenly over "
+                    f"{len(levels)} sparsity levels; use {lower} or {lower + len(levels)}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _dense_needs_reference(self) -> StudyConfig:
         if self.init == "dense" and not self.reference.enabled:
             raise ValueError(
@@ -543,6 +584,23 @@ class StudyConfig(_Spec):
             return 1
         return max(1, min(8, self.resources.max_concurrent // len(self.budget.seeds)))
 
+    def levels_for(self, name: str) -> tuple[float, ...]:
+        """The sparsity levels method ``name``'s trials are placed at (empty: none)."""
+        spec = self.method(name)
+        levels = self.budget.sparsity_levels
+        if not levels or spec.name == "dense":
+            return ()
+        return tuple(levels) if LEVEL_PARAM in spec.space(self.calibration) else ()
+
+    def method_space(self, name: str) -> SearchSpace:
+        """Method ``name``'s search space: its overrides applied, ``target_sparsity``
+        taking the study's sparsity levels when it has them."""
+        space = self.method(name).space(self.calibration)
+        levels = self.levels_for(name)
+        if levels:
+            space = space.override({LEVEL_PARAM: {"choices": list(levels), "default": levels[0]}})
+        return space
+
     def method(self, name: str) -> MethodSpec:
         """The spec of method ``name`` (a run name such as ``magnitude@grouped``)."""
         for spec in self.methods:
@@ -579,7 +637,7 @@ class StudyConfig(_Spec):
         else:
             spec = self.method(method)
             method = spec.name
-            merged = {**spec.params, **spec.space(self.calibration).defaults(), **params}
+            merged = {**spec.params, **self.method_space(run).defaults(), **params}
         trainer = {k: v for k, v in merged.items() if k in TrialConfig.model_fields}
         start = self._start(run, seed, is_reference)
         return {

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from study._config import GroupingSource, StudyConfig
     from study._driver import Driver
     from study._router import Route
-    from study.store import BaseResultStore
+    from study.store import BaseResultStore, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class MethodPlan:
     space: SearchSpace
     trials: int
     grouping: GroupingSource | None = None
+    #: ``target_sparsity`` values its trials spread evenly over (empty: searched freely).
+    levels: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -109,8 +111,9 @@ def plan_methods(config: StudyConfig) -> list[MethodPlan]:
                 continue
             name = spec.run_name
             trials = config.trials_for(name)
-            space = spec.space(config.calibration)
-            plans.append(MethodPlan(name, seed, space, trials, spec.grouping))
+            space = config.method_space(name)
+            levels = config.levels_for(name)
+            plans.append(MethodPlan(name, seed, space, trials, spec.grouping, levels))
     return plans
 
 
@@ -361,19 +364,21 @@ class StudyRunner:
         share = self._share * slots
         return Route(REFERENCE_METHOD, seed, fields, remaining=1, device_share=share)
 
-    def _finished_count(self, plan: MethodPlan) -> int:
+    def _finished(self, plan: MethodPlan) -> list[TrialRecord]:
+        """The run's trials that count as done (an interrupted one is run again)."""
         trials = self.store.trials_of(self.config.name, method=plan.method, seed=plan.seed)
-        return sum(
-            t.status in ("COMPLETE", "PRUNED")
-            or (t.status == "FAILED" and is_final_failure(t.error))
+        return [
+            t
             for t in trials
-        )
+            if t.status in ("COMPLETE", "PRUNED")
+            or (t.status == "FAILED" and is_final_failure(t.error))
+        ]
 
     def _method_route(self, plan: MethodPlan, board: str) -> tuple[int, Route, int]:
         """The method run's id, its route (trials still to run) and its finished count."""
         from study._router import Route
         from study._samplers import build_sampler, sampler_seed
-        from study._search import StudySearch, stored_trial_count
+        from study._search import LevelPlan, StudySearch, stored_trial_count
 
         name = optuna_study_name(self.config.name, plan.method, plan.seed)
         run_id = self.store.start_method_run(
@@ -383,7 +388,8 @@ class StudyRunner:
             search_space=plan.space.to_dict(),
             optuna_study_name=name,
         )
-        done = self._finished_count(plan)
+        finished = self._finished(plan)
+        done = len(finished)
         sampler = self.config.sampler
         objectives = self.config.objectives_for(plan.method)
         seed = sampler_seed(sampler.seed, plan.seed, stored_trial_count(self._optuna(), name))
@@ -394,6 +400,7 @@ class StudyRunner:
             sampler=build_sampler(sampler.name, seed, sampler.options),
             study_name=name,
             storage=self._optuna(),
+            levels=LevelPlan.of(plan.levels, [t.params for t in finished]),
         )
         fields = self.config.trial_config(plan.method, {}, plan.seed)
         if plan.grouping is not None and plan.trials > done:
@@ -427,7 +434,7 @@ class StudyRunner:
             if not ok:
                 failed.append(seed)
         for plan in plans:
-            complete = self._finished_count(plan) >= plan.trials
+            complete = len(self._finished(plan)) >= plan.trials
             status = "COMPLETE" if complete else "FAILED"
             self.store.finish_method_run(runs[(plan.method, plan.seed)], status)
         return failed

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
+from study._config import LEVEL_PARAM
 from study._tune_config import ERROR_KEY
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,39 @@ def stored_trial_count(storage: optuna.storages.BaseStorage, study_name: str) ->
     except KeyError:
         return 0
     return len(storage.get_all_trials(study_id, deepcopy=False))
+
+
+@dataclass
+class LevelPlan:
+    """Where a method run's next trial goes: the sparsity level with the fewest trials so
+    far (the first such level in order), so that the trials spread evenly over the levels.
+
+    Attributes:
+        levels: the ``target_sparsity`` values, in order.
+        counts: trials placed at each level so far (finished ones, then each suggestion).
+    """
+
+    levels: tuple[float, ...]
+    counts: dict[float, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, levels: Sequence[float], finished: Iterable[Mapping[str, Any]]) -> LevelPlan | None:
+        """The plan of a run with ``levels`` whose finished trials had the parameters
+        ``finished`` (None without levels)."""
+        if not levels:
+            return None
+        plan = cls(tuple(levels), dict.fromkeys(levels, 0))
+        for params in finished:
+            level = params.get(LEVEL_PARAM)
+            if level in plan.counts:
+                plan.counts[level] += 1
+        return plan
+
+    def next_level(self) -> float:
+        return min(self.levels, key=lambda level: self.counts[level])
+
+    def place(self, level: float) -> None:
+        self.counts[level] += 1
 
 
 def _finite_values(names: Sequence[str], result: Mapping[str, Any]) -> tuple[list[float], str]:
@@ -59,11 +94,15 @@ class StudySearch(OptunaSearch):
     * A suggestion repeating the parameters of a COMPLETE trial of the same Optuna study
       (a resumed sampler, a small discrete space) is told FAIL with the user attribute
       ``duplicate_of`` and drawn again, up to :data:`MAX_REDRAWS` times.
+    * With ``levels`` (a :class:`LevelPlan`), each suggestion's ``target_sparsity`` is the
+      plan's next level, given to Optuna as a fixed parameter of the trial (an enqueued
+      trial): the sampler chooses the other parameters, learning across levels.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, levels: LevelPlan | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems: dict[str, str] = {}
+        self.levels = levels
 
     @property
     def _study(self) -> optuna.Study:
@@ -76,13 +115,19 @@ class StudySearch(OptunaSearch):
         return list(metric) if isinstance(metric, list | tuple) else [str(metric)]
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        level = None if self.levels is None else self.levels.next_level()
         for attempt in range(MAX_REDRAWS + 1):
+            if level is not None:
+                self._study.enqueue_trial({LEVEL_PARAM: level}, skip_if_exists=False)
             params = super().suggest(trial_id)
             ot_trial = self._ot_trials[trial_id]
             twin = self._finished_twin(ot_trial.params)
-            if twin is None:
-                return params
-            if attempt == MAX_REDRAWS:
+            if twin is not None and attempt < MAX_REDRAWS:
+                ot_trial.set_user_attr("duplicate_of", twin)
+                self._study.tell(ot_trial, state=_STATE.FAIL)
+                del self._ot_trials[trial_id]
+                continue
+            if twin is not None:
                 logger.warning(
                     "%s: trial %s repeats the parameters of finished trial %s (no new "
                     "configuration after %d draws)",
@@ -91,16 +136,16 @@ class StudySearch(OptunaSearch):
                     twin,
                     MAX_REDRAWS,
                 )
-                return params
-            ot_trial.set_user_attr("duplicate_of", twin)
-            self._study.tell(ot_trial, state=_STATE.FAIL)
-            del self._ot_trials[trial_id]
-        return None  # unreachable: the loop returns
+            if self.levels is not None and level is not None:
+                self.levels.place(level)
+            return params
+        return None  # unreachable: the last draw returns
 
     def _finished_twin(self, params: dict[str, Any]) -> int | None:
         """The number of a COMPLETE trial with exactly ``params`` (None: no such trial)."""
-        if not params:
-            return None  # nothing searched: repeated trials are the point
+        searched = set(params) - ({LEVEL_PARAM} if self.levels is not None else set())
+        if not searched:
+            return None  # nothing searched (but the level): repeated trials are the point
         for trial in self._study.get_trials(deepcopy=False, states=(_STATE.COMPLETE,)):
             if trial.params == params:
                 return trial.number

@@ -103,8 +103,13 @@ def test_full_report(tmp_path: Path) -> None:
     assert "No completed trials" not in text
     names = sorted(p.name for p in paths.tables.values())
     assert names == sorted(
-        f"{t}.{s}" for t in ("paper", "sparsity_levels", "seeds") for s in ("md", "csv", "tex")
+        f"{t}.{s}"
+        for t in ("paper", "sparsity_levels", "seeds", "by_level")
+        for s in ("md", "csv", "tex")
     )
+    assert "delta_t level by level" in text
+    # adapmtl reaches 90% in seed 1 only, magnitude in seed 0 only
+    assert "adapmtl vs magnitude at 90%: no seed in which both reach the level" in text
     paper = (tmp_path / "out" / "tables" / "paper.md").read_text()
     assert paper.splitlines()[2].startswith("| dense (reference) | 1 |")
     assert "| adapmtl |" in paper and "| magnitude |" in paper

@@ -13,6 +13,8 @@ from analysis import (
     format_cells,
     paper_table,
     select_at_sparsity,
+    short_of_level,
+    short_of_level_note,
     sparsity_level_table,
     to_csv,
     to_html,
@@ -58,8 +60,9 @@ def test_select_at_sparsity(trials: pd.DataFrame) -> None:
     chosen = select_at_sparsity(trials, 0.9)
     assert chosen.index.tolist() == ["a", "b"]  # the reference is not a method row
     assert chosen["trial_id"].tolist() == [13, 17]  # lowest sparsity at or above 0.9
-    # Nothing on a's front reaches 0.95: fall back to the closest (0.92).
-    assert select_at_sparsity(trials, 0.95)["trial_id"].tolist() == [13, 17]
+    # Nothing on a's front reaches 0.95: a has no row, unless the closest is asked for.
+    assert select_at_sparsity(trials, 0.95)["trial_id"].tolist() == [17]
+    assert select_at_sparsity(trials, 0.95, closest=True)["trial_id"].tolist() == [13, 17]
     # Level 0.5: a's 0.5 trial exactly; b's lowest above is 0.6.
     assert select_at_sparsity(trials, 0.5)["trial_id"].tolist() == [11, 16]
     with pytest.raises(ValueError, match="sparsity must lie in"):
@@ -86,11 +89,21 @@ def test_paper_table_rows_and_columns(trials: pd.DataFrame) -> None:
     assert table.loc["a", "segment_semantic miou"] == 39.4
 
 
+def test_a_level_lists_only_trials_at_or_above_it(trials: pd.DataFrame) -> None:
+    table = paper_table(trials, sparsity=0.95)
+    assert table.index.tolist() == ["dense (reference)", "b"]
+    assert (table.loc[["b"], "sparsity (%)"] >= 95.0).all()
+    assert short_of_level(trials, 0.95) == {"a": pytest.approx(0.92)}
+    assert short_of_level(trials, 0.9) == {}
+    assert short_of_level_note(trials, 0.95) == "No trial at or above 95%: a (highest 92.0%)."
+    assert short_of_level_note(trials, 0.9) == ""
+
+
 def test_paper_table_without_reference_or_trials(trials: pd.DataFrame) -> None:
     no_reference = trials.drop(columns="is_reference")
-    table = paper_table(no_reference, 0.9)
-    # Without a reference flag the dense method is an ordinary method.
-    assert table.index.tolist() == ["dense", "a", "b"]
+    # Without a reference flag the dense method is an ordinary method (short of 90%).
+    assert paper_table(no_reference, 0.9).index.tolist() == ["a", "b"]
+    assert paper_table(no_reference, 0.0).index.tolist() == ["dense", "a", "b"]
     empty = paper_table(pd.DataFrame(), 0.9)
     assert empty.empty and "Delta_T (%)" in empty.columns
 

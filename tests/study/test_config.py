@@ -64,7 +64,7 @@ def test_defaults(tmp_path: Path, monkeypatch):
         (
             with_(budget={"trails": 3}),
             r"^unknown key 'trails' in budget; choose one of: batch_size, eval_every, flops, "
-            r"iterations, seconds, seeds, trials_per_method, unit",
+            r"iterations, seconds, seeds, sparsity_levels, trials_per_method, unit",
         ),
         (
             with_(methods=[{"name": "dense"}, {"name": "adapmt"}]),
@@ -228,6 +228,49 @@ def test_method_space_and_trial_config():
     assert trial["tasks"] == ["segment_semantic", "depth_euclidean"]
     with pytest.raises(ConfigError, match=r"unknown method 'magnitude'; choose one of: adapmtl"):
         config.method("magnitude")
+
+
+def test_sparsity_levels_fix_the_pruners_target_sparsity():
+    config = parse_config(
+        with_(
+            methods=[{"name": "adapmtl"}, {"name": "dmtg"}, {"name": "dense"}],
+            budget={"trials_per_method": 4, "sparsity_levels": [0.7, 0.9]},
+        )
+    )
+    assert config.levels_for("adapmtl") == (0.7, 0.9)
+    assert config.levels_for("dmtg") == () and config.levels_for("dense") == ()
+    space = config.method_space("adapmtl")
+    assert space["target_sparsity"].to_dict() == {
+        "type": "categorical",
+        "choices": [0.7, 0.9],
+        "default": 0.7,
+    }
+    assert "target_sparsity" not in config.method_space("dmtg")
+    assert config.trial_config("adapmtl", {}, seed=0)["method_params"]["target_sparsity"] == 0.7
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"budget": {"sparsity_levels": [0.5, 1.0]}}, r"0 < level < 1 \(got 1\.0\)"),
+        ({"budget": {"sparsity_levels": [0.5, 0.5]}}, r"level 0\.5 is listed twice"),
+        (
+            {"budget": {"trials_per_method": 5, "sparsity_levels": [0.7, 0.9]}},
+            r"'adapmtl': 5 trials do not spread evenly over 2 sparsity levels; use 4 or 6",
+        ),
+        (
+            {
+                "methods": [{"name": "magnitude", "search_space": {"target_sparsity": 0.8}}],
+                "budget": {"trials_per_method": 2, "sparsity_levels": [0.7, 0.9]},
+            },
+            r"method 'magnitude' sets target_sparsity while budget\.sparsity_levels",
+        ),
+    ],
+)
+def test_sparsity_levels_errors(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_config(with_(**changes))
+    assert "\n" not in str(caught.value)
 
 
 def test_trial_config_is_a_valid_trial_config():

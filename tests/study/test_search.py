@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from study._samplers import SAMPLERS, build_sampler, sampler_seed
-from study._search import StudySearch, settle_running_trials, stored_trial_count
+from study._search import LevelPlan, StudySearch, settle_running_trials, stored_trial_count
 from study._tune_config import ERROR_KEY
 
 STATE = optuna.trial.TrialState
@@ -23,14 +23,17 @@ def _search(
     space: dict[str, optuna.distributions.BaseDistribution] | None = None,
     seed: int = 0,
     name: str = "s/magnitude/seed-0",
+    levels: LevelPlan | None = None,
+    sampler: str = "random",
 ) -> StudySearch:
     return StudySearch(
         space=space or {"x": optuna.distributions.FloatDistribution(0.0, 1.0)},
         metric=["delta_t", "sparsity"],
         mode=["max", "max"],
-        sampler=build_sampler("random", seed),
+        sampler=build_sampler(sampler, seed),
         study_name=name,
         storage=storage,
+        levels=levels,
     )
 
 
@@ -161,6 +164,70 @@ def test_an_exhausted_space_repeats_with_a_warning(
     search.on_trial_complete("t0", {"delta_t": 1.0, "sparsity": 0.5})
     assert search.suggest("t1") == {"r": 2}
     assert "repeats the parameters of finished trial 0" in caplog.text
+
+
+LEVELS = (0.5, 0.7, 0.9)
+
+
+def _level_space() -> dict[str, optuna.distributions.BaseDistribution]:
+    return {
+        "target_sparsity": optuna.distributions.CategoricalDistribution(LEVELS),
+        "lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+    }
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "nsga2"])
+def test_levels_get_exactly_their_share_of_trials(tmp_path: Path, sampler: str) -> None:
+    storage = _storage(tmp_path)
+    search = _search(storage, _level_space(), levels=LevelPlan.of(LEVELS, []), sampler=sampler)
+    placed = []
+    for index in range(9):
+        params = search.suggest(f"t{index}")
+        placed.append(params["target_sparsity"])
+        result = {"delta_t": -10 * params["target_sparsity"], "sparsity": params["target_sparsity"]}
+        search.on_trial_complete(f"t{index}", result)
+    assert placed == list(LEVELS) * 3  # the fewest first, ties in order
+    complete = [t for t in _trials(storage) if t.state == STATE.COMPLETE]
+    assert sorted(t.params["target_sparsity"] for t in complete) == sorted(LEVELS * 3)
+    assert len({t.params["lr"] for t in complete}) == 9  # the sampler chose the rest
+
+
+def test_a_resumed_run_fills_the_levels_its_finished_trials_left(tmp_path: Path) -> None:
+    """After a kill: finished trials at 0.5, 0.5 and 0.7 (one interrupted at 0.9 is run
+    again); the resumed run's three trials go to 0.9, 0.7 and 0.9."""
+    finished = [{"target_sparsity": 0.5}, {"target_sparsity": 0.5}, {"target_sparsity": 0.7}]
+    plan = LevelPlan.of(LEVELS, finished)
+    assert plan is not None and plan.counts == {0.5: 2, 0.7: 1, 0.9: 0}
+    search = _search(_storage(tmp_path), _level_space(), levels=plan)
+    placed = [search.suggest(f"t{index}")["target_sparsity"] for index in range(4)]
+    assert placed == [0.9, 0.7, 0.9, 0.5]
+    assert plan.counts == {0.5: 3, 0.7: 2, 0.9: 2}
+    assert LevelPlan.of((), finished) is None
+
+
+def test_a_redrawn_duplicate_keeps_its_level(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    space = {
+        "target_sparsity": optuna.distributions.CategoricalDistribution((0.5, 0.9)),
+        "rounds": optuna.distributions.IntDistribution(2, 3),
+    }
+    search = _search(storage, space, levels=LevelPlan.of((0.5, 0.9), []))
+    seen = []
+    for index in range(4):
+        params = search.suggest(f"t{index}")
+        seen.append((params["target_sparsity"], params["rounds"]))
+        search.on_trial_complete(f"t{index}", {"delta_t": 1.0, "sparsity": 0.5})
+    assert sorted(seen) == [(0.5, 2), (0.5, 3), (0.9, 2), (0.9, 3)]
+    assert search.levels is not None and search.levels.counts == {0.5: 2, 0.9: 2}
+
+
+def test_a_level_alone_is_not_a_configuration_to_deduplicate(tmp_path: Path) -> None:
+    space = {"target_sparsity": optuna.distributions.CategoricalDistribution((0.5, 0.9))}
+    search = _search(_storage(tmp_path), space, levels=LevelPlan.of((0.5, 0.9), []))
+    for index in range(4):
+        search.suggest(f"t{index}")
+        search.on_trial_complete(f"t{index}", {"delta_t": 1.0, "sparsity": 0.5})
+    assert [t.state for t in _trials(_storage(tmp_path))] == [STATE.COMPLETE] * 4
 
 
 def test_sampler_seeds_and_names() -> None:
