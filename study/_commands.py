@@ -292,9 +292,17 @@ def level_lines(
         f"{name} level by level, best trial at or above each level per seed, "
         f"paired over seeds {', '.join(map(str, seeds))} (95% t intervals):"
     )
-    lines = level_sentences(comparisons, unit)
+    lines = [
+        f"at {c.level:.0%}: " + "; ".join(f"{m} {i.text(unit=unit)}" for m, i in c.methods.items())
+        for c in comparisons
+        if c.methods
+    ]
+    lines += level_sentences(comparisons, unit)
     if len(seeds) == 1 and lines:
-        lines.append("one seed: run more seeds to tell a difference from noise")
+        lines.append(
+            "one seed: more seeds (budget.seeds, as in examples/compare.yaml) tell a "
+            "difference from noise"
+        )
     return [head, *(f"  {line}" for line in lines)] if lines else []
 
 

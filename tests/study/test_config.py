@@ -25,12 +25,24 @@ def test_quickstart_example_is_valid(repo_root: Path, tmp_path: Path, monkeypatc
     assert config.dataset.name == "scenes-nyu"
     assert (config.model.backbone, config.model.head) == ("resnet-tiny", "light")
     assert config.budget.iterations == 300 and config.budget.seeds == [0]
-    assert config.budget.trials_per_method == 5
+    assert config.budget.trials_per_method == 4
+    assert config.budget.sparsity_levels == [0.7, 0.9]
+    assert config.levels_for("adapmtl") == config.levels_for("disparse") == (0.7, 0.9)
+    assert config.init == "dense"
     assert config.trials_for("dense") == 1
     assert config.trials_for("adapmtl") == config.budget.trials_per_method
     assert config.resources.max_concurrent == 2 and config.resources.cpus_per_trial == 1
     assert config.study_dir == str(tmp_path / "paretune-runs" / "quickstart")
     assert config.storage_url() == f"sqlite:///{tmp_path}/paretune-runs/quickstart/paretune.db"
+
+
+def test_compare_example_is_the_quickstart_with_three_seeds(repo_root: Path, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    quick = load_config(repo_root / "examples" / "quickstart.yaml")
+    compare = load_config(repo_root / "examples" / "compare.yaml")
+    assert compare.budget.seeds == [0, 1, 2]
+    assert compare.budget.sparsity_levels == quick.budget.sparsity_levels
+    assert [m.run_name for m in compare.methods] == [m.run_name for m in quick.methods]
 
 
 def test_defaults(tmp_path: Path, monkeypatch):
