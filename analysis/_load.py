@@ -33,6 +33,7 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "params",
     "config",
     "delta_t",
+    "delta_m",
     "sparsity",
     "iterations",
     "wall_time_s",
@@ -57,6 +58,7 @@ EVALUATION_COLUMNS: tuple[str, ...] = (
     "elapsed_s",
     "images_seen",
     "delta_t",
+    "delta_m",
     "sparsity",
 )
 #: Prefixes of the flattened columns, in the order they appear.
@@ -72,6 +74,7 @@ FLAT_PREFIXES: tuple[str, ...] = (
 
 _FLOAT = (
     "delta_t",
+    "delta_m",
     "sparsity",
     "wall_time_s",
     "device_s",
@@ -266,6 +269,7 @@ def _trial_columns(session: Session, study_ids: list[int]) -> list[Sequence[Any]
         t.status,
         t.is_reference,
         t.delta_t,
+        t.delta_m,
         t.sparsity,
         t.iterations,
         t.wall_time_s,
@@ -301,6 +305,7 @@ def _evaluation_columns(session: Session, study_ids: list[int]) -> list[Sequence
         e.elapsed_s,
         e.images_seen,
         e.delta_t,
+        e.delta_m,
         e.sparsity,
     )
     json_columns = [_as_text(getattr(e, name)) for name in _EVALUATION_JSON]
@@ -426,6 +431,7 @@ _TRIAL_PLAIN = (
     "status",
     "is_reference",
     "delta_t",
+    "delta_m",
     "sparsity",
     "iterations",
     "wall_time_s",

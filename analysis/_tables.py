@@ -45,6 +45,7 @@ MISSING = "–"
 """How a missing value is shown (an en dash; LaTeX gets ``--``, which typesets as one)."""
 
 DELTA_LABEL = "Delta_T (%)"
+DELTA_M_LABEL = "Delta_m (%)"
 SPARSITY_LABEL = "sparsity (%)"
 
 
@@ -150,7 +151,11 @@ def _paper_rows(rows: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
         label = f"sparsity {column.split(':', 1)[1]} (%)"
         table[label] = pd.to_numeric(rows[column], errors="coerce") * 100.0
     table[SPARSITY_LABEL] = pd.to_numeric(rows["sparsity"], errors="coerce") * 100.0
+    for column in _prefixed(trials, "delta:"):  # per task, so one blown-up task shows
+        table[f"Delta {column.split(':', 1)[1]} (%)"] = pd.to_numeric(rows[column], errors="coerce")
     table[DELTA_LABEL] = pd.to_numeric(rows["delta_t"], errors="coerce")
+    if "delta_m" in rows.columns:
+        table[DELTA_M_LABEL] = pd.to_numeric(rows["delta_m"], errors="coerce")
     return table
 
 

@@ -11,6 +11,7 @@ Objective kinds:
 name                        value
 ==========================  ==================================================================
 ``delta_t``                 Delta_T against the seed's dense reference, percent
+``delta_m``                 Delta_m (mean over all metrics) against the reference, percent
 ``sparsity``                overall fraction of exactly-zero prunable weights
 ``parameters``              scalar parameters of the model
 ``flops``                   training FLOPs spent so far
@@ -28,7 +29,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-OBJECTIVE_COLUMNS = ("delta_t", "sparsity", "parameters", "flops", "wall_time_s", "device_s")
+OBJECTIVE_COLUMNS = (
+    "delta_t",
+    "delta_m",
+    "sparsity",
+    "parameters",
+    "flops",
+    "wall_time_s",
+    "device_s",
+)
 """Objectives read from a trial's own columns."""
 
 _PATTERN = re.compile(r"^(metric:[^:\s]+:[^:\s]+|delta:[^:\s]+)$")

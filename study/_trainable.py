@@ -91,18 +91,19 @@ def _reference_reader(config: dict[str, Any], route: TrialRoute) -> Any:
 
 
 def _score(record: dict[str, Any], reference: dict[str, Any] | None, route: TrialRoute) -> None:
-    """Sets ``delta_t`` and ``delta_t_per_task`` of ``record`` in place.
+    """Sets ``delta_t``, ``delta_t_per_task`` and ``delta_m`` of ``record`` in place.
 
     The reference scores 0 against itself, by definition; without a reference yet, the
     record is left unscored.
     """
-    from trials.metrics import delta_t
+    from trials.metrics import delta_m, delta_t
 
     if route.reference:
-        record["delta_t"] = 0.0
+        record["delta_t"] = record["delta_m"] = 0.0
         record["delta_t_per_task"] = dict.fromkeys(record["metrics"], 0.0)
     elif reference is not None:
         record["delta_t"], record["delta_t_per_task"] = delta_t(record["metrics"], reference)
+        record["delta_m"] = delta_m(record["metrics"], reference)
 
 
 def run_tune_trial(config: dict[str, Any]) -> None:

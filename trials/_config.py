@@ -104,6 +104,7 @@ class Evaluation(BaseModel):
     task_weights: dict[str, float] = Field(default_factory=dict)
     delta_t: float | None = None
     delta_t_per_task: dict[str, float] | None = None
+    delta_m: float | None = None
     elapsed_s: float
     images_seen: int
     flops: float | None = None
@@ -122,6 +123,8 @@ class TrialResult(BaseModel):
     task_weights: dict[str, float] = Field(default_factory=dict)
     delta_t: float | None = None
     delta_t_per_task: dict[str, float] | None = None
+    #: Delta_m (the mean over all metrics; ``trials.metrics.delta_m``), percent.
+    delta_m: float | None = None
     wall_time_s: float
     flops: float | None = None  # training FLOPs spent (trials._flops.training_flops)
     parameters: int = 0

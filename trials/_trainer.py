@@ -23,7 +23,7 @@ from trials._flops import (
 )
 from trials._init import load_initial_weights, save_weights
 from trials.data import MultiTaskDataset, build_dataset
-from trials.metrics import delta_t
+from trials.metrics import delta_m, delta_t
 from trials.models import MultiTaskModel, build_model, count_parameters
 from trials.pruning import PruningContext, WeightPruner, build_pruner, measure_sparsity
 from trials.tasks import Task, build_task
@@ -214,6 +214,7 @@ class Trainer:
         )
         report = measure_sparsity(setup.model.components())
         score, per_task = delta_t(metrics, config.reference) if config.reference else (None, None)
+        mean_score = delta_m(metrics, config.reference) if config.reference else None
         images = iteration * config.batch_size
         evaluation = Evaluation(
             iteration=iteration,
@@ -225,6 +226,7 @@ class Trainer:
             task_weights=setup.weighting.weights(),
             delta_t=score,
             delta_t_per_task=per_task,
+            delta_m=mean_score,
             elapsed_s=time.perf_counter() - self._start,
             images_seen=images,
             flops=training_flops(self.forward_flops, images),
@@ -347,6 +349,7 @@ class Trainer:
             task_weights=final.task_weights,
             delta_t=final.delta_t,
             delta_t_per_task=final.delta_t_per_task,
+            delta_m=final.delta_m,
             wall_time_s=time.perf_counter() - self._start,
             flops=final.flops,
             parameters=final.parameters,

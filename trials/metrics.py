@@ -1,4 +1,4 @@
-"""Metric names, their directions, and the multi-task score Delta_T.
+"""Metric names, their directions, and the multi-task scores Delta_T and Delta_m.
 
 Pure Python (no torch, no numpy) so that light-weight callers can use it.
 
@@ -140,6 +140,44 @@ def delta_t(
             f"and reference tasks {sorted(reference)}"
         )
     return math.fsum(per_task.values()) / len(per_task), per_task
+
+
+def delta_m(
+    scores: Mapping[str, Mapping[str, float]],
+    reference: Mapping[str, Mapping[str, float]],
+) -> float:
+    """Multi-task score in the form most multi-task papers tabulate (Maninis et al., CVPR
+    2019): the *mean over every metric of every task* of
+    ``s_j * (M_j - M_ref_j) / |M_ref_j| * 100``, percent.
+
+    :func:`delta_t` sums a task's metrics and then averages over tasks, so a task with
+    more metrics weighs more there; here every metric weighs the same. Metrics are
+    matched, skipped and signed as in :func:`delta_t`.
+
+    Raises:
+        ValueError: no metric is in both mappings with a non-zero reference.
+
+    Example:
+        >>> round(delta_m({"seg": {"miou": 22.0, "pixel_acc": 50.0}, "depth": {"abs_err": 0.9}},
+        ...               {"seg": {"miou": 20.0, "pixel_acc": 50.0}, "depth": {"abs_err": 1.0}}), 4)
+        6.6667
+    """
+    terms = []
+    for task, task_scores in scores.items():
+        task_reference = reference.get(task) or {}
+        for name, value in task_scores.items():
+            ref = float(task_reference.get(name, 0.0))
+            if name not in task_reference or ref == 0.0:
+                continue
+            sign = 1.0 if higher_is_better(name) else -1.0
+            terms.append(sign * (float(value) - ref) / abs(ref) * 100.0)
+    if not terms:
+        raise ValueError(
+            "delta_m needs at least one metric in both the scores and the reference "
+            f"(non-zero reference value) but got score tasks {sorted(scores)} and "
+            f"reference tasks {sorted(reference)}"
+        )
+    return math.fsum(terms) / len(terms)
 
 
 def _accuracies(metrics: Mapping[str, Mapping[str, float]], owner: str) -> dict[str, float]:

@@ -33,8 +33,14 @@ def _to_3(connection: Connection) -> None:
     _add_columns(connection, EvaluationRow, ("delta_t_per_task", "flops", "parameters"))
 
 
+def _to_4(connection: Connection) -> None:
+    """Delta_m of trials and evaluations."""
+    _add_columns(connection, TrialRow, ("delta_m",))
+    _add_columns(connection, EvaluationRow, ("delta_m",))
+
+
 #: ``version -> step`` bringing a database of that version to the next one.
-STEPS: dict[int, Callable[[Connection], None]] = {2: _to_3}
+STEPS: dict[int, Callable[[Connection], None]] = {2: _to_3, 3: _to_4}
 
 
 def migrate(connection: Connection, version: int, target: int) -> bool:

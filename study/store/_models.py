@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the tables below. A database of an older version is migrated when opened
 (:mod:`study.store._migrate`); a newer one is refused."""
 
@@ -156,6 +156,7 @@ class TrialRow(Base):
     task_weights: Mapped[dict[str, Any]] = mapped_column(default=_empty)
     delta_t: Mapped[float | None] = mapped_column(Float)
     delta_t_per_task: Mapped[dict[str, Any]] = mapped_column(default=_empty)
+    delta_m: Mapped[float | None] = mapped_column(Float)
     iterations: Mapped[int] = mapped_column(Integer, default=0)
     wall_time_s: Mapped[float | None] = mapped_column(Float)
     device_s: Mapped[float | None] = mapped_column(Float)
@@ -188,6 +189,7 @@ class EvaluationRow(Base):
     delta_t_per_task: Mapped[dict[str, Any]] = mapped_column(default=_empty)
     flops: Mapped[float | None] = mapped_column(Float)
     parameters: Mapped[int | None] = mapped_column(BigInteger)
+    delta_m: Mapped[float | None] = mapped_column(Float)
 
 
 class DriverLeaseRow(Base):

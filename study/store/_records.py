@@ -73,6 +73,7 @@ class TrialRecord:
     task_weights: dict[str, Any] = field(default_factory=dict)
     delta_t: float | None = None
     delta_t_per_task: dict[str, Any] = field(default_factory=dict)
+    delta_m: float | None = None
     iterations: int = 0
     wall_time_s: float | None = None
     device_s: float | None = None
@@ -102,6 +103,7 @@ class EvaluationRecord:
     delta_t_per_task: dict[str, Any] = field(default_factory=dict)
     flops: float | None = None
     parameters: int | None = None
+    delta_m: float | None = None
 
 
 @dataclass(frozen=True)

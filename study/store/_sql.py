@@ -77,6 +77,7 @@ TRIAL_FIELDS: dict[str, str] = {
     "task_weights": _JSON,
     "delta_t": _FLOAT,
     "delta_t_per_task": _JSON,
+    "delta_m": _FLOAT,
     "iterations": _INT,
     "wall_time_s": _FLOAT,
     "device_s": _FLOAT,
@@ -102,6 +103,7 @@ EVALUATION_FIELDS: dict[str, str] = {
     "delta_t_per_task": _JSON,
     "flops": _FLOAT,
     "parameters": _INT,
+    "delta_m": _FLOAT,
 }
 
 _NOT_NULL_INT = frozenset({"seed", "iterations", "iteration"})
@@ -496,6 +498,7 @@ class ResultStore(DriverLeases, BaseResultStore):
             "task_weights": {},
             "delta_t": None,
             "delta_t_per_task": {},
+            "delta_m": None,
             "iterations": 0,
             "wall_time_s": None,
             "device_s": None,
@@ -750,6 +753,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                     "delta_t_per_task": {},
                     "flops": None,
                     "parameters": None,
+                    "delta_m": None,
                     **row,
                 }
                 for iteration, row in rows.items()
@@ -785,6 +789,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                     delta_t_per_task=r.delta_t_per_task or {},
                     flops=r.flops,
                     parameters=r.parameters,
+                    delta_m=r.delta_m,
                 )
                 for r in rows
             ]
@@ -916,6 +921,7 @@ def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
         task_weights=row.task_weights or {},
         delta_t=row.delta_t,
         delta_t_per_task=row.delta_t_per_task or {},
+        delta_m=row.delta_m,
         iterations=row.iterations or 0,
         wall_time_s=row.wall_time_s,
         device_s=row.device_s,

@@ -89,6 +89,17 @@ def test_paper_table_rows_and_columns(trials: pd.DataFrame) -> None:
     assert table.loc["a", "segment_semantic miou"] == 39.4
 
 
+def test_paper_table_shows_per_task_deltas_and_delta_m_beside_delta_t(
+    trials: pd.DataFrame,
+) -> None:
+    trials = trials.assign(
+        **{"delta:depth": trials["delta_t"] * 2, "delta_m": trials["delta_t"] / 2}
+    )
+    table = paper_table(trials, sparsity=0.9)
+    assert table.columns.tolist()[-3:] == ["Delta depth (%)", "Delta_T (%)", "Delta_m (%)"]
+    assert table.loc["a", "Delta depth (%)"] == -3.0 and table.loc["a", "Delta_m (%)"] == -0.75
+
+
 def test_a_level_lists_only_trials_at_or_above_it(trials: pd.DataFrame) -> None:
     table = paper_table(trials, sparsity=0.95)
     assert table.index.tolist() == ["dense (reference)", "b"]

@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KINDS = {
     "magnitude": [["delta_t", "maximize"], ["sparsity", "maximize"]],
     "random": [["sparsity", "maximize"], ["flops", "minimize"]],
+    "disparse-dynamic": [["delta_m", "maximize"], ["sparsity", "maximize"]],
     "snip": [["parameters", "minimize"], ["sparsity", "maximize"]],
     "imp": [["flops", "minimize"], ["delta_t", "maximize"]],
     "lth": [["wall_time_s", "minimize"], ["sparsity", "maximize"]],

@@ -23,6 +23,7 @@ FINAL = {
     "sparsity": {"overall": 0.9, "components": {"backbone": 0.88}},
     "delta_t": -4.0,
     "delta_t_per_task": {"segment_semantic": -2.0, "depth_zbuffer": -6.0},
+    "delta_m": -4.5,
     "wall_time_s": 10.0,
     "flops": 3.0e9,
     "parameters": 1234,
@@ -43,6 +44,7 @@ def test_every_accepted_kind_has_a_value_in_a_final_result() -> None:
     values = objective_values(KINDS, FINAL, share=2.0)
     assert values == {
         "delta_t": -4.0,
+        "delta_m": -4.5,
         "sparsity": 0.9,
         "parameters": 1234.0,
         "flops": 3.0e9,
@@ -82,13 +84,14 @@ def test_a_stored_trial_gives_the_same_values() -> None:
         sparsity=0.9,
         delta_t=-4.0,
         delta_t_per_task=FINAL["delta_t_per_task"],
+        delta_m=-4.5,
         wall_time_s=10.0,
         device_s=7.0,  # stored wins over wall x share
         flops=3.0e9,
         parameters=1234,
     )
     vector = objective_vector(KINDS, asdict(record), share=2.0)
-    assert vector == [-4.0, 0.9, 1234.0, 3.0e9, 10.0, 7.0, 21.5, -6.0]
+    assert vector == [-4.0, -4.5, 0.9, 1234.0, 3.0e9, 10.0, 7.0, 21.5, -6.0]
 
 
 def test_missing_and_non_finite_values_are_absent() -> None:

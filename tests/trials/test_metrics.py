@@ -1,4 +1,4 @@
-"""Metric directions and the multi-task score Delta_T (``trials.metrics``)."""
+"""Metric directions and the multi-task scores Delta_T and Delta_m (``trials.metrics``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trials.metrics import METRICS, MetricInfo, delta_t, higher_is_better, metric_info
+from trials.metrics import METRICS, MetricInfo, delta_m, delta_t, higher_is_better, metric_info
 from trials.registry import UnknownNameError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +76,30 @@ def test_worked_example_three_tasks() -> None:
     assert per_task["depth_zbuffer"] == pytest.approx(0.75)
     assert round(total, 2) == 2.66
     assert list(per_task) == ["segment_semantic", "normal", "depth_zbuffer"]
+
+
+def test_delta_m_weighs_every_metric_the_same() -> None:
+    """The three-task example: per-metric terms 100 * (20.16 - 19.94) / 19.94 = 1.1033,
+    100 * (49.14 - 48.71) / 48.71 = 0.8828, +5.25 and +0.75; Delta_m is their mean
+    (7.9861 / 4 = 1.9965), while Delta_T first sums segmentation's two (2.66)."""
+    scores = {
+        "segment_semantic": PRUNED_SEG,
+        "normal": {"within_30": 105.25},
+        "depth_zbuffer": {"abs_err": 0.9925},
+    }
+    reference = {
+        "segment_semantic": DENSE_SEG,
+        "normal": {"within_30": 100.0},
+        "depth_zbuffer": {"abs_err": 1.0},
+    }
+    terms = [100 * 0.22 / 19.94, 100 * 0.43 / 48.71, 5.25, 0.75]
+    assert delta_m(scores, reference) == pytest.approx(sum(terms) / 4)
+    assert round(delta_m(scores, reference), 4) == 1.9965
+    # one metric per task: the two scores agree
+    single = {task: dict(list(values.items())[:1]) for task, values in scores.items()}
+    assert delta_m(single, reference) == pytest.approx(delta_t(single, reference)[0])
+    with pytest.raises(ValueError, match="delta_m needs at least one metric"):
+        delta_m({"seg": {"miou": 1.0}}, {"depth": {"abs_err": 1.0}})
 
 
 def test_direction_signs() -> None:
