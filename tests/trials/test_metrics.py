@@ -17,6 +17,17 @@ REPO = Path(__file__).resolve().parents[2]
 # The AdapMTL paper's NYUv2 example (DESIGN section 7): segmentation at ~90% sparsity.
 DENSE_SEG = {"miou": 19.94, "pixel_acc": 48.71}
 PRUNED_SEG = {"miou": 20.16, "pixel_acc": 49.14}
+# Three tasks: task 2 gains 5.25% on a higher-is-better metric, task 3 lowers an error 0.75%.
+THREE_TASK_SCORES = {
+    "segment_semantic": PRUNED_SEG,
+    "normal": {"within_30": 105.25},
+    "depth_zbuffer": {"abs_err": 0.9925},
+}
+THREE_TASK_REFERENCE = {
+    "segment_semantic": DENSE_SEG,
+    "normal": {"within_30": 100.0},
+    "depth_zbuffer": {"abs_err": 1.0},
+}
 
 
 def test_every_metric_has_the_documented_direction() -> None:
@@ -60,17 +71,7 @@ def test_worked_example_single_task() -> None:
 
 
 def test_worked_example_three_tasks() -> None:
-    # Task 2 gains 5.25% on a higher-is-better metric, task 3 lowers an error by 0.75%.
-    scores = {
-        "segment_semantic": PRUNED_SEG,
-        "normal": {"within_30": 105.25},
-        "depth_zbuffer": {"abs_err": 0.9925},
-    }
-    reference = {
-        "segment_semantic": DENSE_SEG,
-        "normal": {"within_30": 100.0},
-        "depth_zbuffer": {"abs_err": 1.0},
-    }
+    scores, reference = THREE_TASK_SCORES, THREE_TASK_REFERENCE
     total, per_task = delta_t(scores, reference)
     assert per_task["normal"] == pytest.approx(5.25)
     assert per_task["depth_zbuffer"] == pytest.approx(0.75)
@@ -82,16 +83,7 @@ def test_delta_m_weighs_every_metric_the_same() -> None:
     """The three-task example: per-metric terms 100 * (20.16 - 19.94) / 19.94 = 1.1033,
     100 * (49.14 - 48.71) / 48.71 = 0.8828, +5.25 and +0.75; Delta_m is their mean
     (7.9861 / 4 = 1.9965), while Delta_T first sums segmentation's two (2.66)."""
-    scores = {
-        "segment_semantic": PRUNED_SEG,
-        "normal": {"within_30": 105.25},
-        "depth_zbuffer": {"abs_err": 0.9925},
-    }
-    reference = {
-        "segment_semantic": DENSE_SEG,
-        "normal": {"within_30": 100.0},
-        "depth_zbuffer": {"abs_err": 1.0},
-    }
+    scores, reference = THREE_TASK_SCORES, THREE_TASK_REFERENCE
     terms = [100 * 0.22 / 19.94, 100 * 0.43 / 48.71, 5.25, 0.75]
     assert delta_m(scores, reference) == pytest.approx(sum(terms) / 4)
     assert round(delta_m(scores, reference), 4) == 1.9965
