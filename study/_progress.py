@@ -8,6 +8,7 @@ from ray.tune import Callback
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from analysis import LEVEL_TOLERANCE
 from study._console import console
 from study._tune_config import ERROR_KEY, FINAL_KEY, route_of
 
@@ -82,7 +83,7 @@ class ProgressView(Callback):
         if FINAL_KEY in result:
             final = result[FINAL_KEY]
             delta = final.get("delta_t")
-            if delta is not None and final["sparsity"]["overall"] >= 0.9:
+            if delta is not None and final["sparsity"]["overall"] >= 0.9 - LEVEL_TOLERANCE:
                 self.best[key] = max(delta, self.best.get(key, delta))
             self._finish(key, trial, failed=False)
         elif ERROR_KEY in result:
