@@ -56,7 +56,13 @@ from analysis._intervals import (
     mean_interval,
     paired_difference,
 )
-from analysis._levels import LevelComparison, compare_at_levels, level_sentences, level_table
+from analysis._levels import (
+    LevelComparison,
+    compare_at_levels,
+    hypervolume_intervals,
+    level_sentences,
+    level_table,
+)
 from analysis._load import StudyFrames, load_study
 from analysis._pareto import (
     as_minimization,
@@ -129,6 +135,7 @@ __all__ = [
     "grouping_of",
     "hypervolume",
     "hypervolume_budget_figure",
+    "hypervolume_intervals",
     "hypervolume_trace",
     "hypervolume_vs_budget",
     "hypervolume_within_noise",

@@ -24,7 +24,13 @@ from analysis._intervals import (
     paired_difference,
 )
 
-__all__ = ["LevelComparison", "compare_at_levels", "level_sentences", "level_table"]
+__all__ = [
+    "LevelComparison",
+    "compare_at_levels",
+    "hypervolume_intervals",
+    "level_sentences",
+    "level_table",
+]
 
 
 @dataclass(frozen=True)
@@ -133,3 +139,21 @@ def level_table(comparisons: Sequence[LevelComparison]) -> pd.DataFrame:
     ]
     columns = ["method", "level (%)", "seeds", "mean", "CI low", "CI high"]
     return pd.DataFrame(rows, columns=columns).set_index("method")
+
+
+def hypervolume_intervals(
+    trials: pd.DataFrame,
+    objectives: Objectives = DEFAULT_OBJECTIVES,
+    reference: Sequence[float] | None = None,
+) -> dict[str, Interval]:
+    """Per method (not the reference), the mean over seeds of its hypervolume with a 95% t
+    interval; one reference point for all (:func:`analysis.objective_reference` by default)."""
+    if not len(trials):
+        return {}
+    if "is_reference" in trials.columns:
+        trials = trials[~trials["is_reference"].fillna(False).astype(bool)]
+    per_seed = seed_summary(trials, objectives, levels=(), reference=reference).per_seed
+    return {
+        str(method): mean_interval(group["hypervolume"].astype(float).tolist())
+        for method, group in per_seed.groupby("method", sort=False)
+    }

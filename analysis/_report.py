@@ -43,7 +43,7 @@ from analysis._figures import (
     task_metrics_figure,
     trajectories_figure,
 )
-from analysis._levels import compare_at_levels, level_sentences
+from analysis._levels import compare_at_levels, hypervolume_intervals, level_sentences
 from analysis._levels import level_table as level_by_level_table
 from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
@@ -408,6 +408,8 @@ def build_report(
             )
         )
         sentences = level_sentences(comparisons, "%" if value == "delta_t" else "")
+        volumes = hypervolume_intervals(trials, pairs, reference)
+        sentences += [f"hypervolume of {m} over seeds: {i.text()}" for m, i in volumes.items()]
         parts += [f'<p class="note">{html.escape(line)}</p>' for line in sentences]
     parts.append(
         _table_section(

@@ -278,7 +278,7 @@ def level_lines(
 ) -> list[str]:
     """Who wins at each sparsity level (the study's ``sparsity_levels``, else the headline
     level) and whether beyond seed noise: paired over seeds, 95% t intervals."""
-    from analysis import compare_at_levels, level_sentences
+    from analysis import compare_at_levels, hypervolume_intervals, level_sentences
 
     name, _, level = headline_objective(objectives)
     levels = (config.get("budget") or {}).get("sparsity_levels") or ([level] if level else [])
@@ -298,6 +298,10 @@ def level_lines(
         if c.methods
     ]
     lines += level_sentences(comparisons, unit)
+    volumes = hypervolume_intervals(searched, objectives)
+    if lines and volumes:
+        shown = "; ".join(f"{m} {i.text()}" for m, i in volumes.items())
+        lines.append(f"hypervolume over seeds (one reference point): {shown}")
     if len(seeds) == 1 and lines:
         lines.append(
             "one seed: more seeds (budget.seeds, as in examples/compare.yaml) tell a "

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import compare_at_levels, level_sentences
+from analysis import compare_at_levels, hypervolume_intervals, level_sentences
 
 #: method, seed, sparsity, delta_t
 ROWS = [
@@ -70,3 +70,14 @@ def test_sentences_per_level() -> None:
         == "a vs b at 90%: +4.00 (n=1, no interval); more seeds are needed to tell this from noise"
     )
     assert compare_at_levels(pd.DataFrame(), levels=[0.9]) == []
+
+
+def test_hypervolume_per_method_over_seeds() -> None:
+    """Reference point (delta_t -1, sparsity 0): a's seed fronts cover (5+1)*0.9 + ...;
+    seed 0 of a: points (5, .9) and (9, .7): 0.7*10 + 0.2*6 = 8.2; seeds 1, 2: 6.3, 7.2."""
+    volumes = hypervolume_intervals(_trials(), reference=[-1.0, 0.0])
+    a = volumes["a"]
+    assert a.n == 3 and a.mean == pytest.approx((8.2 + 0.9 * 7 + 0.9 * 8) / 3)
+    scipy = stats.t.interval(0.95, 2, loc=a.mean, scale=stats.sem([8.2, 6.3, 7.2]))
+    assert (a.low, a.high) == pytest.approx(scipy)
+    assert "dense" not in volumes and volumes["c"].n == 1

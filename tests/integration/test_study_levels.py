@@ -1,5 +1,6 @@
 """``budget.sparsity_levels``: every pruning method gets exactly its share of trials at each
-level, per seed, and the run, the status and the report compare methods level by level."""
+level, per seed (also when a study resumes), and the run, the status and the report compare
+methods level by level."""
 
 from __future__ import annotations
 
@@ -54,8 +55,20 @@ def test_trials_are_placed_at_the_levels_and_compared_there(tmp_path: Path) -> N
     status = " ".join(paretune("status", "levels", "--db", url, cwd=tmp_path).stdout.split())
     assert "at 80%" in status
 
+    # A resumed study (here extended to 4 trials) fills the levels evenly again.
+    config["budget"]["trials_per_method"] = 4
+    extended = write_config(config, tmp_path)
+    paretune("resume", "levels", "--db", url, "--config", str(extended), cwd=tmp_path)
+    with ResultStore(url) as store:
+        for method in ("magnitude", "imp"):
+            for seed in (0, 1):
+                trials = store.trials_of("levels", method=method, seed=seed)
+                placed = Counter(t.params["target_sparsity"] for t in trials)
+                assert placed == {0.5: 2, 0.8: 2}, (method, seed, placed)
+
     paretune("report", "levels", "--db", url, cwd=tmp_path)
     report = (Path(config["study_dir"]) / "report" / "report.html").read_text()
     assert "delta_t level by level" in report
     by_level = (Path(config["study_dir"]) / "report" / "tables" / "by_level.md").read_text()
     assert by_level.count("| magnitude |") == 2 and by_level.count("| imp |") == 2
+    assert "hypervolume of imp over seeds" in report
