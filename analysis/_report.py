@@ -28,6 +28,7 @@ from analysis._compare import (
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
     Objectives,
+    best_at_sparsity_levels,
     check_objectives,
     completed_trials,
     method_order,
@@ -130,6 +131,10 @@ def _summary_table(
     reference: np.ndarray | None,
 ) -> pd.DataFrame:
     table = method_summary(trials, objectives, sparsity, reference)
+    if "delta_m" in trials.columns and "best_delta_t" in table.columns:
+        best = best_at_sparsity_levels(trials, (sparsity,), "delta_m", "maximize")
+        at = table.columns.get_loc("best_delta_t") + 1
+        table.insert(at, "best_delta_m", best.iloc[:, 0].reindex(table.index))
     return table.rename(
         columns={
             "n_trials": "trials",
@@ -140,6 +145,7 @@ def _summary_table(
             "pareto_size": "Pareto set",
             "hypervolume": "hypervolume",
             "best_delta_t": f"best Delta_T at >= {sparsity * 100:g}%",
+            "best_delta_m": f"best Delta_m at >= {sparsity * 100:g}%",
         }
     )
 

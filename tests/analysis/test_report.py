@@ -256,3 +256,12 @@ def test_grouping_section(tmp_path: Path) -> None:
     ungrouped = trials[trials["method"] == "magnitude"].drop(columns=["grouping", "config"])
     plain = build_report(ungrouped, None, "p", tmp_path / "p", export_images=False)
     assert "Task grouping" not in plain.html.read_text(encoding="utf-8")
+
+
+def test_the_summary_shows_delta_m_beside_delta_t(tmp_path: Path) -> None:
+    trials = make_trials()
+    trials["delta_m"] = trials["delta_t"] / 2
+    paths = build_report(trials, None, "dm", tmp_path / "out", export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert "best Delta_T at &gt;= 90%" in text and "best Delta_m at &gt;= 90%" in text
+    assert text.index("best Delta_T at &gt;= 90%") < text.index("best Delta_m at &gt;= 90%")
