@@ -144,7 +144,7 @@ def level_table(comparisons: Sequence[LevelComparison]) -> pd.DataFrame:
 def hypervolume_intervals(
     trials: pd.DataFrame,
     objectives: Objectives = DEFAULT_OBJECTIVES,
-    reference: Sequence[float] | None = None,
+    reference: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Interval]:
     """Per method (not the reference), the mean over seeds of its hypervolume with a 95% t
     interval; one reference point for all (:func:`analysis.objective_reference` by default)."""
