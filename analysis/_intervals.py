@@ -89,7 +89,7 @@ def bootstrap_interval(
     sample = _finite(values)
     n = len(sample)
     if n < 2:
-        base = mean_interval(sample, confidence)
+        base = mean_interval(sample.tolist(), confidence)
         return Interval(base.mean, base.low, base.high, n, confidence, "bootstrap")
     rng = np.random.default_rng(seed)
     means = rng.choice(sample, size=(resamples, n), replace=True).mean(axis=1)

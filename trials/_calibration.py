@@ -52,4 +52,4 @@ class Calibrated:
     @classmethod
     def calibrated(cls, calibration: str = DEFAULT_CALIBRATION, **params: Any) -> Self:
         """An instance with ``calibration``'s defaults, then ``params``."""
-        return cls(**{**cls.preset(calibration), **params})  # type: ignore[call-arg]
+        return cls(**{**cls.preset(calibration), **params})

@@ -200,7 +200,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                 return
             version = session.scalar(select(SchemaInfo.version).where(SchemaInfo.id == 1))
             older = version is not None and version < SCHEMA_VERSION
-            if older and migrate(connection, version, SCHEMA_VERSION):
+            if older and version is not None and migrate(connection, version, SCHEMA_VERSION):
                 session.execute(
                     update(SchemaInfo).where(SchemaInfo.id == 1).values(version=SCHEMA_VERSION)
                 )
