@@ -89,8 +89,9 @@ def delta_t(
     For task ``i`` with metrics ``j`` present in both mappings,
     ``Delta_Ti = sum_j s_j * (M_j - M_ref_j) / |M_ref_j| * 100`` with ``s_j = +1`` when
     higher is better and ``-1`` otherwise (a *sum* over the task's metrics), and
-    ``Delta_T = mean_i Delta_Ti`` over the tasks present in both (Maninis et al., CVPR
-    2019; the form used by AdapMTL, Xiang et al., ACM MM 2024). Dividing by ``|M_ref_j|``
+    ``Delta_T = mean_i Delta_Ti`` over the tasks present in both (AdapMTL's form, Xiang
+    et al., ACM MM 2024, after Maninis et al., CVPR 2019; :func:`delta_m` averages over
+    metrics instead). Dividing by ``|M_ref_j|``
     equals the published formula for the non-negative metrics and keeps the sign right
     for a negative reference (a cosine below zero).
 
