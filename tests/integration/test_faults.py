@@ -132,7 +132,10 @@ def _optuna_states(url: str, study: str) -> list[optuna.trial.TrialState]:
 
 # --- a: a worker node dies mid-study ------------------------------------------------------
 def test_lost_worker_node_trials_are_retried_and_the_study_completes(cluster, tmp_path):
-    iterations = 240  # long enough that the kill lands in the middle of a trial
+    # Long enough that the kill lands in the middle of a trial: with init: dense the four
+    # trials start together after the reference, so the second pair (one of them on the
+    # worker) is the only window in which a trial has completed and another one trains.
+    iterations = 600
     config = _study("lost-node", tmp_path, trials=4, iterations=iterations)
     config["resources"]["max_failures"] = 3
     url = db_url(config)
