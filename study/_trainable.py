@@ -96,14 +96,14 @@ def _score(record: dict[str, Any], reference: dict[str, Any] | None, route: Tria
     The reference scores 0 against itself, by definition; without a reference yet, the
     record is left unscored.
     """
-    from trials.metrics import delta_m, delta_t
+    from trials.metrics import delta_scores
 
     if route.reference:
         record["delta_t"] = record["delta_m"] = 0.0
         record["delta_t_per_task"] = dict.fromkeys(record["metrics"], 0.0)
     elif reference is not None:
-        record["delta_t"], record["delta_t_per_task"] = delta_t(record["metrics"], reference)
-        record["delta_m"] = delta_m(record["metrics"], reference)
+        scored = delta_scores(record["metrics"], reference)
+        record["delta_t"], record["delta_t_per_task"], record["delta_m"] = scored
 
 
 def run_tune_trial(config: dict[str, Any]) -> None:

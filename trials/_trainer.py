@@ -23,7 +23,7 @@ from trials._flops import (
 )
 from trials._init import load_initial_weights, save_weights
 from trials.data import MultiTaskDataset, build_dataset
-from trials.metrics import delta_m, delta_t
+from trials.metrics import delta_scores
 from trials.models import MultiTaskModel, build_model, count_parameters
 from trials.pruning import PruningContext, WeightPruner, build_pruner, measure_sparsity
 from trials.tasks import Task, build_task
@@ -213,8 +213,9 @@ class Trainer:
             model, setup.tasks, setup.held_out, setup.device, max_batches=config.eval_batches
         )
         report = measure_sparsity(setup.model.components())
-        score, per_task = delta_t(metrics, config.reference) if config.reference else (None, None)
-        mean_score = delta_m(metrics, config.reference) if config.reference else None
+        score, per_task, mean_score = (
+            delta_scores(metrics, config.reference) if config.reference else (None, None, None)
+        )
         images = iteration * config.batch_size
         evaluation = Evaluation(
             iteration=iteration,

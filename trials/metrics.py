@@ -80,6 +80,42 @@ def higher_is_better(name: str) -> bool:
     return metric_info(name).higher_is_better
 
 
+def _changes(
+    scores: Mapping[str, Mapping[str, float]],
+    reference: Mapping[str, Mapping[str, float]],
+) -> dict[str, list[float]]:
+    """Per task (in the order of ``scores``), the signed relative change in percent of each
+    metric present in both mappings with a non-zero reference value; tasks left without
+    one are absent."""
+    changes: dict[str, list[float]] = {}
+    for task, task_scores in scores.items():
+        task_reference = reference.get(task)
+        if task_reference is None:
+            continue
+        terms = []
+        for name, value in task_scores.items():
+            if name not in task_reference:
+                continue
+            ref = float(task_reference[name])
+            if ref == 0.0:
+                continue
+            sign = 1.0 if higher_is_better(name) else -1.0
+            terms.append(sign * (float(value) - ref) / abs(ref) * 100.0)
+        if terms:
+            changes[task] = terms
+    return changes
+
+
+def delta_scores(
+    scores: Mapping[str, Mapping[str, float]],
+    reference: Mapping[str, Mapping[str, float]],
+) -> tuple[float, dict[str, float], float]:
+    """``(Delta_T, {task: Delta_Ti}, Delta_m)`` of ``scores`` against ``reference`` (see
+    :func:`delta_t` and :func:`delta_m`), what a trial reports at each evaluation."""
+    total, per_task = delta_t(scores, reference)
+    return total, per_task, delta_m(scores, reference)
+
+
 def delta_t(
     scores: Mapping[str, Mapping[str, float]],
     reference: Mapping[str, Mapping[str, float]],
@@ -118,22 +154,7 @@ def delta_t(
         >>> round(per_task["seg"], 2)
         1.99
     """
-    per_task: dict[str, float] = {}
-    for task, task_scores in scores.items():
-        task_reference = reference.get(task)
-        if task_reference is None:
-            continue
-        terms = []
-        for name, value in task_scores.items():
-            if name not in task_reference:
-                continue
-            ref = float(task_reference[name])
-            if ref == 0.0:
-                continue
-            sign = 1.0 if higher_is_better(name) else -1.0
-            terms.append(sign * (float(value) - ref) / abs(ref) * 100.0)
-        if terms:
-            per_task[task] = math.fsum(terms)
+    per_task = {task: math.fsum(terms) for task, terms in _changes(scores, reference).items()}
     if not per_task:
         raise ValueError(
             "delta_t needs at least one task with a metric in both the scores and the "
@@ -163,15 +184,7 @@ def delta_m(
         ...               {"seg": {"miou": 20.0, "pixel_acc": 50.0}, "depth": {"abs_err": 1.0}}), 4)
         6.6667
     """
-    terms = []
-    for task, task_scores in scores.items():
-        task_reference = reference.get(task) or {}
-        for name, value in task_scores.items():
-            ref = float(task_reference.get(name, 0.0))
-            if name not in task_reference or ref == 0.0:
-                continue
-            sign = 1.0 if higher_is_better(name) else -1.0
-            terms.append(sign * (float(value) - ref) / abs(ref) * 100.0)
+    terms = [term for task_terms in _changes(scores, reference).values() for term in task_terms]
     if not terms:
         raise ValueError(
             "delta_m needs at least one metric in both the scores and the reference "
