@@ -58,7 +58,9 @@ from analysis._intervals import (
 )
 from analysis._levels import (
     LevelComparison,
+    SeedComparisons,
     compare_at_levels,
+    compare_seeds,
     hypervolume_intervals,
     level_sentences,
     level_table,
@@ -111,6 +113,7 @@ __all__ = [
     "ReportPaths",
     "SeedBand",
     "SeedComparison",
+    "SeedComparisons",
     "SeedNoiseReport",
     "SeedSummary",
     "StudyFrames",
@@ -122,6 +125,7 @@ __all__ = [
     "build_report",
     "check_objectives",
     "compare_at_levels",
+    "compare_seeds",
     "comparison_sentence",
     "completed_trials",
     "component_sparsity_figure",

@@ -103,6 +103,13 @@ def _require(trials: pd.DataFrame, columns: Sequence[str], what: str) -> pd.Data
     )
 
 
+def without_reference(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials that are not a study's dense reference (``is_reference``)."""
+    if "is_reference" not in trials.columns:
+        return trials
+    return trials[~trials["is_reference"].fillna(False).astype(bool)]
+
+
 def method_order(trials: pd.DataFrame) -> list[str]:
     """Method names in order of first appearance in the frame."""
     if "method" not in trials.columns or len(trials) == 0:

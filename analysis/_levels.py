@@ -16,6 +16,7 @@ from analysis._compare import (
     DEFAULT_OBJECTIVES,
     Objectives,
     seed_summary,
+    without_reference,
 )
 from analysis._intervals import (
     Interval,
@@ -26,7 +27,9 @@ from analysis._intervals import (
 
 __all__ = [
     "LevelComparison",
+    "SeedComparisons",
     "compare_at_levels",
+    "compare_seeds",
     "hypervolume_intervals",
     "level_sentences",
     "level_table",
@@ -64,13 +67,24 @@ class LevelComparison:
         ]
 
 
-def compare_at_levels(
+@dataclass(frozen=True)
+class SeedComparisons:
+    """What :func:`compare_seeds` finds: the methods level by level, and each method's
+    hypervolume over seeds (t interval, one reference point)."""
+
+    levels: list[LevelComparison]
+    hypervolumes: dict[str, Interval]
+
+
+def compare_seeds(
     trials: pd.DataFrame,
     levels: Sequence[float] = DEFAULT_LEVELS,
     objectives: Objectives = DEFAULT_OBJECTIVES,
     value: str = "delta_t",
-) -> list[LevelComparison]:
-    """Every method at every level, across seeds (reference trials left out).
+    reference: Sequence[float] | np.ndarray | None = None,
+) -> SeedComparisons:
+    """Every method at every level and its hypervolume, across seeds, from one
+    :func:`analysis.seed_summary` (reference trials left out).
 
     Args:
         trials: The trials frame (``method``, ``seed``, ``status``, ``sparsity``, ``value``).
@@ -78,19 +92,19 @@ def compare_at_levels(
         objectives: ``(column, direction)`` pairs; ``value``'s direction is read there
             (maximised when not listed).
         value: The column compared (Delta_T by default).
+        reference: The hypervolume reference point (default:
+            :func:`analysis.objective_reference` of the trials).
     """
+    trials = without_reference(trials)
     if not len(trials):
-        return []
-    if "is_reference" in trials.columns:
-        trials = trials[~trials["is_reference"].fillna(False).astype(bool)]
-    summary = seed_summary(trials, objectives, levels, value=value)
+        return SeedComparisons([], {})
+    per_seed = seed_summary(trials, objectives, levels, reference, value).per_seed
     maximize = dict(objectives).get(value, "maximize") == "maximize"
-    per_seed = summary.per_seed
+    methods = [str(m) for m in pd.unique(per_seed["method"])]
     comparisons = []
     for level in levels:
         column = f"best_at_{float(level):g}"
         table = per_seed.pivot_table(index="seed", columns="method", values=column, sort=False)
-        methods = [str(m) for m in pd.unique(per_seed["method"])]
         reached = [m for m in methods if m in table and np.isfinite(table[m]).any()]
         intervals = {m: mean_interval(table[m].dropna().tolist()) for m in reached}
         ranked = sorted(reached, key=lambda m: intervals[m].mean, reverse=maximize)
@@ -101,7 +115,21 @@ def compare_at_levels(
             pairs.append((first, second, difference))
         short = [m for m in methods if m not in reached]
         comparisons.append(LevelComparison(float(level), intervals, pairs, short))
-    return comparisons
+    hypervolumes = {
+        str(method): mean_interval(group["hypervolume"].astype(float).tolist())
+        for method, group in per_seed.groupby("method", sort=False)
+    }
+    return SeedComparisons(comparisons, hypervolumes)
+
+
+def compare_at_levels(
+    trials: pd.DataFrame,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    objectives: Objectives = DEFAULT_OBJECTIVES,
+    value: str = "delta_t",
+) -> list[LevelComparison]:
+    """Every method at every level, across seeds (see :func:`compare_seeds`)."""
+    return compare_seeds(trials, levels, objectives, value).levels
 
 
 def level_sentences(comparisons: Sequence[LevelComparison], unit: str = "") -> list[str]:
@@ -147,13 +175,5 @@ def hypervolume_intervals(
     reference: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Interval]:
     """Per method (not the reference), the mean over seeds of its hypervolume with a 95% t
-    interval; one reference point for all (:func:`analysis.objective_reference` by default)."""
-    if not len(trials):
-        return {}
-    if "is_reference" in trials.columns:
-        trials = trials[~trials["is_reference"].fillna(False).astype(bool)]
-    per_seed = seed_summary(trials, objectives, levels=(), reference=reference).per_seed
-    return {
-        str(method): mean_interval(group["hypervolume"].astype(float).tolist())
-        for method, group in per_seed.groupby("method", sort=False)
-    }
+    interval; one reference point for all (see :func:`compare_seeds`)."""
+    return compare_seeds(trials, (), objectives, reference=reference).hypervolumes

@@ -44,7 +44,7 @@ from analysis._figures import (
     task_metrics_figure,
     trajectories_figure,
 )
-from analysis._levels import compare_at_levels, hypervolume_intervals, level_sentences
+from analysis._levels import SeedComparisons, compare_seeds, level_sentences
 from analysis._levels import level_table as level_by_level_table
 from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
@@ -352,9 +352,12 @@ def build_report(
     paper = paper_table(trials, sparsity, pairs)
     level_table = sparsity_level_table(trials, levels)
     value = next((name for name, _ in pairs if name != "sparsity"), pairs[0][0])
-    comparisons = (
-        compare_at_levels(trials, compared_levels or (sparsity,), pairs, value) if len(done) else []
+    across = (
+        compare_seeds(trials, compared_levels or (sparsity,), pairs, value, reference)
+        if len(done)
+        else SeedComparisons([], {})
     )
+    comparisons = across.levels
     sections = [seed_section(trials, pairs, sparsity, reference)] if len(trials) else []
     grouping = grouping_section(trials, pairs) if len(trials) else None
     sections += [grouping] if grouping is not None else []
@@ -414,8 +417,9 @@ def build_report(
             )
         )
         sentences = level_sentences(comparisons, "%" if value == "delta_t" else "")
-        volumes = hypervolume_intervals(trials, pairs, reference)
-        sentences += [f"hypervolume of {m} over seeds: {i.text()}" for m, i in volumes.items()]
+        sentences += [
+            f"hypervolume of {m} over seeds: {i.text()}" for m, i in across.hypervolumes.items()
+        ]
         parts += [f'<p class="note">{html.escape(line)}</p>' for line in sentences]
     parts.append(
         _table_section(

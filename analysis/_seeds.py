@@ -29,6 +29,7 @@ from analysis._compare import (
     method_order,
     objective_reference,
     seed_summary,
+    without_reference,
 )
 from analysis._pareto import pareto_mask
 
@@ -108,12 +109,6 @@ class SeedNoiseReport:
         ]
 
 
-def _searched(trials: pd.DataFrame) -> pd.DataFrame:
-    if "is_reference" not in trials.columns:
-        return trials
-    return trials[~trials["is_reference"].fillna(False).astype(bool)]
-
-
 def _seeds_of(trials: pd.DataFrame) -> tuple[int, ...]:
     if "seed" not in trials.columns:
         return ()
@@ -153,7 +148,7 @@ def seed_noise_report(
         A :class:`SeedNoiseReport`; with fewer than two seeds it holds only a message.
     """
     pairs = check_objectives(objectives)
-    searched = _searched(trials)
+    searched = without_reference(trials)
     seeds = _seeds_of(searched)
     empty = pd.DataFrame()
     if len(seeds) < 2:
@@ -220,7 +215,7 @@ def seed_fronts(trials: pd.DataFrame, objectives: Objectives = DEFAULT_OBJECTIVE
         The completed non-reference trials with a boolean ``on_seed_front`` column.
     """
     pairs = check_objectives(objectives)
-    frame = completed_trials(_searched(trials), pairs)
+    frame = completed_trials(without_reference(trials), pairs)
     flags = np.zeros(len(frame), dtype=bool)
     if len(frame) and "seed" in frame.columns:
         keys = frame["method"].astype(str) + "\x00" + frame["seed"].astype(str)
@@ -275,7 +270,7 @@ def seed_bands(
     Returns:
         One :class:`SeedBand` per method with two or more seeds, in method order.
     """
-    frame = completed_trials(_searched(trials), objectives)
+    frame = completed_trials(without_reference(trials), objectives)
     bands = []
     for method in method_order(frame):
         sub = frame[frame["method"].astype(str) == method]

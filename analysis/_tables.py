@@ -25,6 +25,7 @@ from analysis._compare import (
     check_objectives,
     method_fronts,
     method_order,
+    without_reference,
 )
 
 __all__ = [
@@ -82,9 +83,9 @@ def select_at_sparsity(
     if not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must lie in [0, 1]; got {sparsity}")
     pairs = check_objectives(objectives)
-    trials = _require(trials, ["method", "status", "trial_id", "sparsity"], "paper_table")
-    if "is_reference" in trials.columns:
-        trials = trials[~trials["is_reference"].fillna(False).astype(bool)]
+    trials = without_reference(
+        _require(trials, ["method", "status", "trial_id", "sparsity"], "paper_table")
+    )
     fronts = method_fronts(trials, pairs)
     fronts = fronts[fronts["on_front"]]
     chosen = []
@@ -115,9 +116,7 @@ def short_of_level(
     completed trials of which none reaches ``sparsity``."""
     if not len(trials) or not {"method", "status", "sparsity"} <= set(trials.columns):
         return {}
-    done = trials[trials["status"].astype(str) == "COMPLETE"]
-    if "is_reference" in done.columns:
-        done = done[~done["is_reference"].fillna(False).astype(bool)]
+    done = without_reference(trials[trials["status"].astype(str) == "COMPLETE"])
     reached = pd.to_numeric(done["sparsity"], errors="coerce").groupby(done["method"]).max()
     return {
         str(method): float(value)

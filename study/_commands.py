@@ -278,7 +278,7 @@ def level_lines(
 ) -> list[str]:
     """Who wins at each sparsity level (the study's ``sparsity_levels``, else the headline
     level) and whether beyond seed noise: paired over seeds, 95% t intervals."""
-    from analysis import compare_at_levels, hypervolume_intervals, level_sentences
+    from analysis import compare_seeds, level_sentences
 
     name, _, level = headline_objective(objectives)
     levels = (config.get("budget") or {}).get("sparsity_levels") or ([level] if level else [])
@@ -286,7 +286,8 @@ def level_lines(
         return []
     searched = trials[trials["method"] != "dense"] if "method" in trials else trials
     seeds = sorted(int(s) for s in searched["seed"].dropna().unique())
-    comparisons = compare_at_levels(searched, levels, objectives, value=name)
+    across = compare_seeds(searched, levels, objectives, value=name)
+    comparisons = across.levels
     unit = "%" if name == "delta_t" or name.startswith("delta:") else ""
     head = (
         f"{name} level by level, best trial at or above each level per seed, "
@@ -298,9 +299,8 @@ def level_lines(
         if c.methods
     ]
     lines += level_sentences(comparisons, unit)
-    volumes = hypervolume_intervals(searched, objectives)
-    if lines and volumes:
-        shown = "; ".join(f"{m} {i.text()}" for m, i in volumes.items())
+    if lines and across.hypervolumes:
+        shown = "; ".join(f"{m} {i.text()}" for m, i in across.hypervolumes.items())
         lines.append(f"hypervolume over seeds (one reference point): {shown}")
     if len(seeds) == 1 and lines:
         lines.append(
