@@ -525,7 +525,7 @@ class StudyConfig(_Spec):
         if levels is None:
             return self
         for spec in self.methods:
-            if spec.name == "dense" or LEVEL_PARAM not in spec.space(self.calibration):
+            if not self.levels_for(spec.run_name):
                 continue
             if LEVEL_PARAM in spec.search_space or LEVEL_PARAM in spec.params:
                 raise ValueError(
