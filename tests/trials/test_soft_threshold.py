@@ -604,3 +604,17 @@ def test_init_at_target_starts_every_threshold_at_the_weights_quantile():
     cut = float(torch.quantile(weights, 0.8))
     assert list(pruner.thresholds().values()) == pytest.approx([cut] * 3, rel=1e-5)
     assert pruner.sparsity().overall == pytest.approx(0.8, abs=1e-3)
+
+
+def test_the_init_quantile_reads_every_weight_of_a_large_model():
+    """Above 2**24 weights (torch.quantile's limit) every weight still counts: the last
+    third, all large, sets the 90% quantile."""
+    from trials.pruning._soft_threshold import magnitude_quantile
+
+    count = 2**24 + 2**23
+    magnitudes = torch.zeros(count)
+    magnitudes[2**24 :] = 1.0
+    assert magnitude_quantile(magnitudes, 0.5) == 0.0
+    assert magnitude_quantile(magnitudes, 0.9) == 1.0  # the truncated input had none
+    small = torch.rand(1000, generator=torch.Generator().manual_seed(0))
+    assert magnitude_quantile(small, 0.8) == pytest.approx(float(torch.quantile(small, 0.8)))

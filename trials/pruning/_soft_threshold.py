@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, cast
 
+import numpy as np
 import torch
 from pydantic import Field, model_validator
 from torch import nn
@@ -253,6 +254,15 @@ class SoftThresholdParams(PrunerParams):
         return self
 
 
+def magnitude_quantile(magnitudes: torch.Tensor, level: float) -> float:
+    """The ``level`` quantile (linear interpolation) of all of ``magnitudes``.
+
+    ``torch.quantile`` refuses inputs above 2**24 elements, fewer than a deeplab-resnet34
+    has weights; numpy's has no such limit and gives the same value below it.
+    """
+    return float(np.quantile(magnitudes.numpy(), level))
+
+
 class SoftThresholdPruner(WeightPruner):
     """Learns sparsity through soft thresholds shared by groups of layers.
 
@@ -356,8 +366,8 @@ class SoftThresholdPruner(WeightPruner):
                 [_weight(layer).detach().abs().flatten().float().cpu()
                  for group in groups.values() for _, layer in group.layers]
             )  # fmt: skip
-            level = min(max(fraction * self.soft_params.target_sparsity, 1e-6), 1 - 1e-6)
-            cut = float(torch.quantile(magnitudes[: 2**24], level)) if len(magnitudes) else 0.0
+        level = min(max(fraction * self.soft_params.target_sparsity, 1e-6), 1 - 1e-6)
+        cut = magnitude_quantile(magnitudes, level) if len(magnitudes) else 0.0
         cut = min(max(cut, 1e-12), 1 - 1e-6)
         return math.log(cut / (1 - cut))
 
