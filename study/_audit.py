@@ -55,7 +55,8 @@ def search_problems(
                     f"{where}: its Optuna trial holds {len(optuna_trial.values or ())} "
                     f"objective value(s), the search has {width}"
                 )
-        for optuna_trial in told.values():
-            if optuna_trial.state == _STATE.RUNNING:
-                problems.append(f"{plan.label}: Optuna trial {optuna_trial.number} is RUNNING")
+        for optuna_trial in told.values():  # never finished, or asked for and never run
+            if optuna_trial.state in (_STATE.RUNNING, _STATE.WAITING):
+                state = optuna_trial.state.name
+                problems.append(f"{plan.label}: Optuna trial {optuna_trial.number} is {state}")
     return problems

@@ -117,7 +117,7 @@ class StudySearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         level = None if self.levels is None else self.levels.next_level()
         for attempt in range(MAX_REDRAWS + 1):
-            if level is not None:
+            if level is not None and trial_id not in self._ot_trials:  # ask() takes it next
                 self._study.enqueue_trial({LEVEL_PARAM: level}, skip_if_exists=False)
             params = super().suggest(trial_id)
             ot_trial = self._ot_trials[trial_id]

@@ -59,6 +59,8 @@ def test_every_disagreement_is_one_line(tmp_path: Path) -> None:
         search_error="the trial reported no value for objective 'delta_t'",
     )
     store.add_trial(run, status="COMPLETE", optuna_trial_number=99)
+    study.enqueue_trial({"target_sparsity": 0.9})  # a level placed, never asked for
+    waiting = len(study.trials) - 1
     problems = search_problems(store, storage, config)
     assert problems == [
         f"magnitude (seed 0) trial 1 is COMPLETE but its Optuna trial {left} is RUNNING",
@@ -66,5 +68,6 @@ def test_every_disagreement_is_one_line(tmp_path: Path) -> None:
         "magnitude (seed 0) trial 3: the trial reported no value for objective 'delta_t'",
         "magnitude (seed 0) trial 4: Optuna has no trial 99",
         f"magnitude (seed 0): Optuna trial {left} is RUNNING",
+        f"magnitude (seed 0): Optuna trial {waiting} is WAITING",
     ]
     store.close()
