@@ -67,7 +67,7 @@ def existing_study_url(study: str, db: str | None) -> str:
 def validate_study(config: StudyConfig) -> None:
     """Checks every trial the study would run, plugin names included, and every objective
     that names a task or metric, before Ray starts."""
-    from study._runner import REFERENCE_METHOD, plan_methods
+    from study._plan import REFERENCE_METHOD, plan_methods
     from trials._validate import validate_data, validate_tasks, validate_trial_config
 
     for seed in config.budget.seeds:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 from collections.abc import Iterator
@@ -14,22 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 from study._board import REFERENCE_FAILED
 from study._objectives import device_share, objective_vector
+from study._plan import REFERENCE_METHOD, MethodPlan, optuna_study_name, plan_methods
 from study._trainable import run_tune_trial
+from study.store import collect_versions
 from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
     import optuna
     from rich.progress import Progress
 
-    from search_spaces import SearchSpace
-    from study._config import GroupingSource, StudyConfig
+    from study._config import StudyConfig
     from study._driver import Driver
     from study._router import Route
     from study.store import BaseResultStore, TrialRecord
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_METHOD = "dense"
 INTERRUPTED = "interrupted: the study driver stopped before this trial finished"
 OBJECTIVE_MODES = {"maximize": "max", "minimize": "min"}
 
@@ -68,57 +67,6 @@ class Reconciled:
 def is_final_failure(error: str | None) -> bool:
     """A FAILED trial that counts as done: it failed itself, not its driver or reference."""
     return error is not None and error != INTERRUPTED and REFERENCE_FAILED not in error
-
-
-def package_versions() -> dict[str, str | None]:
-    """Versions of paretune and the libraries a result depends on (no torch import)."""
-    versions: dict[str, str | None] = {}
-    for name in ("paretune", "torch", "ray", "optuna"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-@dataclass(frozen=True)
-class MethodPlan:
-    """One method run: a method with its search space, for one seed.
-
-    ``method`` is the run's name (``magnitude@grouped`` when ``grouping`` says which
-    grouped architecture the method prunes).
-    """
-
-    method: str
-    seed: int
-    space: SearchSpace
-    trials: int
-    grouping: GroupingSource | None = None
-    #: ``target_sparsity`` values its trials spread evenly over (empty: searched freely).
-    levels: tuple[float, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.method} (seed {self.seed})"
-
-
-def plan_methods(config: StudyConfig) -> list[MethodPlan]:
-    """The study's method runs in order; the dense reference is planned separately."""
-    plans = []
-    for seed in config.budget.seeds:
-        for spec in config.methods:
-            if spec.name == REFERENCE_METHOD:
-                continue
-            name = spec.run_name
-            trials = config.trials_for(name)
-            space = config.method_space(name)
-            levels = config.levels_for(name)
-            plans.append(MethodPlan(name, seed, space, trials, spec.grouping, levels))
-    return plans
-
-
-def optuna_study_name(study: str, method: str, seed: int) -> str:
-    return f"{study}/{method}/seed-{seed}"
 
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
@@ -187,7 +135,7 @@ class StudyRunner:
         self.config = config
         self.store = store
         self.verbose = verbose
-        self.versions = package_versions()
+        self.versions = collect_versions()
         self.study_dir = Path(str(config.study_dir)).resolve()
         self.storage_url = storage_url
         self._optuna_storage: optuna.storages.BaseStorage | None = None
