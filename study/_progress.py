@@ -83,7 +83,7 @@ class ProgressView(Callback):
         if FINAL_KEY in result:
             final = result[FINAL_KEY]
             delta = final.get("delta_t")
-            if delta is not None and final["sparsity"]["overall"] >= 0.9 - LEVEL_TOLERANCE:
+            if delta is not None and final["sparsity"] >= 0.9 - LEVEL_TOLERANCE:
                 self.best[key] = max(delta, self.best.get(key, delta))
             self._finish(key, trial, failed=False)
         elif ERROR_KEY in result:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from study._objectives import objective_value
+from study._outcome import evaluation_outcome
 from study._tune_config import ERROR_KEY, FINAL_KEY, route_of, searched_params, trial_fields
 
 if TYPE_CHECKING:
@@ -31,30 +31,6 @@ def _error_text(trial: Trial) -> str:
     return "trial failed in Ray (worker or node lost)"
 
 
-def final_fields(final: dict[str, Any], share: float) -> dict[str, Any]:
-    """Store columns of a finished trial from its ``TrialResult`` dict (``share``: the
-    CPUs or GPUs it held)."""
-    sparsity = final["sparsity"]
-    return {
-        "status": "COMPLETE",
-        "metrics": final["metrics"],
-        "sparsity": sparsity["overall"],
-        "components": sparsity["components"],
-        "thresholds": final.get("thresholds") or {},
-        "task_weights": final.get("task_weights") or {},
-        "delta_t": final.get("delta_t"),
-        "delta_t_per_task": final.get("delta_t_per_task") or {},
-        "delta_m": final.get("delta_m"),
-        "iterations": final["iterations"],
-        "wall_time_s": float(final["wall_time_s"]),
-        "device_s": objective_value("device_s", final, share),
-        "parameters": final.get("parameters"),
-        "flops": final.get("flops"),
-        "grouping": final.get("grouping") or {},
-        "finished_at": datetime.now(UTC),
-    }
-
-
 class StoreRecorder(Callback):
     """Writes every Tune trial, evaluation and outcome of a study's run to the store.
 
@@ -70,7 +46,6 @@ class StoreRecorder(Callback):
         runs: dict[tuple[str, int], int],
         *,
         router: StudyRouter | None,
-        share: float,
         versions: dict[str, str | None],
         board: Any = None,
         scheduler: RoutedScheduler | None = None,
@@ -80,7 +55,6 @@ class StoreRecorder(Callback):
         self.last_evaluation: dict[str, dict[str, Any]] = {}
         self.runs = runs
         self.router = router
-        self.share = share
         self.versions = versions
         self.board = board
         self.trial_ids: dict[str, int] = {}
@@ -134,10 +108,12 @@ class StoreRecorder(Callback):
             self.store.add_evaluation(trial_id, result["evaluation"])
             self.last_evaluation[trial.trial_id] = result["evaluation"]
         if FINAL_KEY in result:
-            fields = final_fields(result[FINAL_KEY], self.share)
-            self.store.update_trial(trial_id, **fields, **where)
+            outcome = result[FINAL_KEY]
+            self.store.update_trial(
+                trial_id, status="COMPLETE", **outcome, finished_at=datetime.now(UTC), **where
+            )
             self.finished[trial.trial_id] = "COMPLETE"
-            self._post_reference(trial, fields["metrics"], "")
+            self._post_reference(trial, outcome["metrics"], "")
         elif ERROR_KEY in result:
             self.store.update_trial(
                 trial_id,
@@ -186,20 +162,6 @@ class StoreRecorder(Callback):
         fields: dict[str, Any] = {"status": "PRUNED", "rung": rung}
         last = self.last_evaluation.get(trial.trial_id)
         if last is not None:
-            fields.update(
-                metrics=last["metrics"],
-                sparsity=last["sparsity"],
-                components=last["components"],
-                thresholds=last.get("thresholds") or {},
-                task_weights=last.get("task_weights") or {},
-                delta_t=last.get("delta_t"),
-                delta_t_per_task=last.get("delta_t_per_task") or {},
-                delta_m=last.get("delta_m"),
-                iterations=last["iteration"],
-                wall_time_s=float(last["elapsed_s"]),
-                device_s=objective_value("device_s", last, self.share),
-                flops=last.get("flops"),
-                parameters=last.get("parameters"),
-            )
+            fields.update(evaluation_outcome(last, route_of(trial.config).device_share))
         self.store.update_trial(self._trial_id(trial), **fields, finished_at=datetime.now(UTC))
         self.finished[trial.trial_id] = "PRUNED"

@@ -424,7 +424,6 @@ class StudyRunner:
             self.store,
             runs,
             router=router,
-            share=self._share,
             versions=self.versions,
             board=board,
             scheduler=scheduler,

@@ -2,10 +2,11 @@
 
 The driver puts the fixed part of the trial under the ``paretune`` key of the Tune config;
 the searcher's suggestions sit beside it. Every evaluation is reported with
-``ray.tune.report`` and a small progress checkpoint; the final report carries the whole
-:class:`~trials.TrialResult`. A trial that raises (or whose loss goes NaN) reports a final
-result with ``paretune_error`` instead of raising, because retrying a deterministic failure
-would only repeat it; Ray's own retries are kept for lost workers and nodes.
+``ray.tune.report`` and a small progress checkpoint; the final report carries the trial's
+outcome as the store's columns (:mod:`study._outcome`). A trial that raises (or whose loss
+goes NaN) reports a final result with ``paretune_error`` instead of raising, because
+retrying a deterministic failure would only repeat it; Ray's own retries are kept for lost
+workers and nodes.
 
 Beside the searcher's suggestions, ``paretune_route`` says which method run a trial belongs
 to and where to read its seed's dense reference (:mod:`study._board`): Delta_T is computed
@@ -21,9 +22,10 @@ import socket
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from study._objectives import objective_values
+from study._outcome import result_outcome
 from study._tune_config import (
     ERROR_KEY,
     FINAL_KEY,
@@ -38,50 +40,74 @@ PROGRESS_FILE = "progress.json"
 logger = logging.getLogger(__name__)
 
 
-def _where() -> dict[str, str]:
-    import ray
-
-    try:
-        node_id = ray.get_runtime_context().get_node_id()
-    except Exception:  # not inside Ray (replay, tests)
-        node_id = ""
-    return {"host": socket.gethostname(), "node_id": node_id}
-
-
-def _read_checkpoint() -> dict[str, Any] | None:
-    """The progress saved by an earlier attempt of this trial, if readable."""
-    from ray import tune
-
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return None
-    try:
-        with checkpoint.as_directory() as folder:
-            progress = json.loads(Path(folder, PROGRESS_FILE).read_text())
-        if not isinstance(progress, dict):
-            raise ValueError(f"{PROGRESS_FILE} holds a {type(progress).__name__}, not a mapping")
-        return progress
-    except (OSError, ValueError) as error:
-        logger.warning(
-            "checkpoint of this trial is unreadable (%s); restarting from scratch", error
-        )
-        return None
-
-
-def _report(metrics: dict[str, Any], progress: dict[str, Any]) -> None:
-    from ray import tune
-
-    with tempfile.TemporaryDirectory(prefix="paretune-ckpt-") as folder:
-        Path(folder, PROGRESS_FILE).write_text(json.dumps(progress))
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-
-
 def _reported(record: dict[str, Any], route: TrialRoute) -> dict[str, float]:
     """What a trial reports to Tune besides its record: the value of every objective."""
     return objective_values(route.objectives, record, route.device_share)
 
 
-def _reference_reader(config: dict[str, Any], route: TrialRoute) -> Any:
+class TrialSession(Protocol):
+    """Where a routed trial reports: Ray Tune in a worker (:class:`TuneSession`), or a
+    test's recorder."""
+
+    def where(self) -> dict[str, str]:
+        """``host`` and ``node_id`` of the process running the trial."""
+
+    def restore(self) -> dict[str, Any] | None:
+        """The progress an earlier attempt of this trial saved, if any."""
+
+    def report(self, metrics: dict[str, Any], progress: dict[str, Any]) -> None:
+        """Reports ``metrics`` and saves ``progress`` for a retried attempt."""
+
+
+class ReferenceReader(Protocol):
+    """The reference metrics of the trial's seed (see :class:`study._board.BoardReader`)."""
+
+    def peek(self) -> dict[str, Any] | None: ...
+
+    def wait(self) -> dict[str, Any] | None: ...
+
+
+class TuneSession:
+    """A trial's session inside a Ray Tune function trainable."""
+
+    def where(self) -> dict[str, str]:
+        import ray
+
+        try:
+            node_id = ray.get_runtime_context().get_node_id()
+        except Exception:  # not inside Ray (replay, tests)
+            node_id = ""
+        return {"host": socket.gethostname(), "node_id": node_id}
+
+    def restore(self) -> dict[str, Any] | None:
+        """The progress saved by an earlier attempt of this trial, if readable."""
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            return None
+        try:
+            with checkpoint.as_directory() as folder:
+                progress = json.loads(Path(folder, PROGRESS_FILE).read_text())
+            if not isinstance(progress, dict):
+                kind = type(progress).__name__
+                raise ValueError(f"{PROGRESS_FILE} holds a {kind}, not a mapping")
+            return progress
+        except (OSError, ValueError) as error:
+            logger.warning(
+                "checkpoint of this trial is unreadable (%s); restarting from scratch", error
+            )
+            return None
+
+    def report(self, metrics: dict[str, Any], progress: dict[str, Any]) -> None:
+        from ray import tune
+
+        with tempfile.TemporaryDirectory(prefix="paretune-ckpt-") as folder:
+            Path(folder, PROGRESS_FILE).write_text(json.dumps(progress))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _reference_reader(config: dict[str, Any], route: TrialRoute) -> ReferenceReader:
     """Where this trial reads its seed's reference (nothing for the reference itself)."""
     from study._board import BoardReader
 
@@ -111,37 +137,52 @@ def run_tune_trial(config: dict[str, Any]) -> None:
     threads = config[FIXED_KEY].get("threads")
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    run_routed_trial(config, TuneSession(), _reference_reader(config, route_of(config)))
+
+
+def run_routed_trial(
+    config: dict[str, Any], session: TrialSession, references: ReferenceReader
+) -> None:
+    """Runs the trial of a Tune ``config``, reporting to ``session``.
+
+    Every evaluation is scored against what ``references`` knows so far and
+    reported with the objectives' values; the final report carries the trial's outcome
+    columns (:mod:`study._outcome`) under ``paretune_final``, scored once the reference
+    has finished. A trial that raises reports ``paretune_error`` instead. A retried trial
+    whose earlier attempt finished reports that outcome again without training.
+    """
     route = route_of(config)
-    where = _where()
-    previous = _read_checkpoint()
+    where = session.where()
+    previous = session.restore()
     if previous is not None and previous.get("final") is not None:
         final = previous["final"]
-        _report({**_reported(final, route), FINAL_KEY: final, **where}, previous)
+        session.report({**_reported(final, route), FINAL_KEY: final, **where}, previous)
         return
 
     from trials import TrialConfig, run_trial
 
-    reader = _reference_reader(config, route)
-    evaluations: list[dict[str, Any]] = []
+    evaluations = 0
 
     def on_evaluation(evaluation: Any) -> None:
+        nonlocal evaluations
         record = evaluation.model_dump()
-        _score(record, reader.peek(), route)
-        evaluations.append(record)
+        _score(record, references.peek(), route)
+        evaluations += 1
         metrics = {"iteration": record["iteration"], "evaluation": record, **where}
-        _report({**metrics, **_reported(record, route)}, {"evaluations": len(evaluations)})
+        session.report({**metrics, **_reported(record, route)}, {"evaluations": evaluations})
 
     try:
         trial_config = TrialConfig.model_validate({**trial_fields(config), "reference": None})
         result = run_trial(trial_config, on_evaluation=on_evaluation)
-        final = result.model_dump(exclude={"evaluations"})
-        _score(final, reader.wait(), route)
+        scored = result.model_dump(exclude={"evaluations"})
+        _score(scored, references.wait(), route)
+        final = result_outcome(scored, route.device_share)
     except Exception as error:
         text = "".join(traceback.format_exception_only(type(error), error)).strip()
         logger.warning("trial failed: %s", text)
-        _report(
+        session.report(
             {ERROR_KEY: text, "traceback": traceback.format_exc(limit=20), **where},
             {"final": None, "error": text},
         )
         return
-    _report({**_reported(final, route), FINAL_KEY: final, **where}, {"final": final})
+    session.report({**_reported(final, route), FINAL_KEY: final, **where}, {"final": final})

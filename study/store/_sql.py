@@ -34,6 +34,8 @@ from study.store._models import (
     utcnow,
 )
 from study.store._records import (
+    EVALUATION_COLUMNS,
+    TRIAL_COLUMNS,
     ArtifactRecord,
     EvaluationRecord,
     MethodRunRecord,
@@ -41,73 +43,20 @@ from study.store._records import (
     TrialRecord,
     as_utc,
 )
+from study.store._schema import ColumnInfo, Kind
 from study.store._session import SessionRunner, one_line
 from study.store._url import redact_url, scrub
 from trials.registry import unknown_name_message
 
 T = TypeVar("T")
 
-_JSON = "json"
-_FLOAT = "float"
-_INT = "int"
-_TIME = "time"
-_TEXT = "text"
-_BOOL = "bool"
-_STATUS = "status"
-
 #: Trial columns :meth:`ResultStore.update_trial` may set, with their kinds.
-TRIAL_FIELDS: dict[str, str] = {
-    "status": _STATUS,
-    "optuna_trial_number": _INT,
-    "tune_trial_id": _TEXT,
-    "is_reference": _BOOL,
-    "params": _JSON,
-    "config": _JSON,
-    "seed": _INT,
-    "started_at": _TIME,
-    "finished_at": _TIME,
-    "error": _TEXT,
-    "host": _TEXT,
-    "node_id": _TEXT,
-    "versions": _JSON,
-    "metrics": _JSON,
-    "sparsity": _FLOAT,
-    "components": _JSON,
-    "thresholds": _JSON,
-    "task_weights": _JSON,
-    "delta_t": _FLOAT,
-    "delta_t_per_task": _JSON,
-    "delta_m": _FLOAT,
-    "iterations": _INT,
-    "wall_time_s": _FLOAT,
-    "device_s": _FLOAT,
-    "flops": _FLOAT,
-    "parameters": _INT,
-    "rung": _INT,
-    "grouping": _JSON,
-    "search_error": _TEXT,
-}
-
-#: Fields of one evaluation (those of ``trials.Evaluation``).
-EVALUATION_FIELDS: dict[str, str] = {
-    "iteration": _INT,
-    "metrics": _JSON,
-    "losses": _JSON,
-    "sparsity": _FLOAT,
-    "components": _JSON,
-    "thresholds": _JSON,
-    "task_weights": _JSON,
-    "delta_t": _FLOAT,
-    "elapsed_s": _FLOAT,
-    "images_seen": _INT,
-    "delta_t_per_task": _JSON,
-    "flops": _FLOAT,
-    "parameters": _INT,
-    "delta_m": _FLOAT,
-}
-
-_NOT_NULL_INT = frozenset({"seed", "iterations", "iteration"})
+TRIAL_FIELDS: dict[str, Kind] = {info.name: info.kind for info in TRIAL_COLUMNS}
+#: Fields of one evaluation (those of ``trials.Evaluation``), with their kinds.
+EVALUATION_FIELDS: dict[str, Kind] = {info.name: info.kind for info in EVALUATION_COLUMNS}
+_REQUIRED = frozenset(info.name for info in (*TRIAL_COLUMNS, *EVALUATION_COLUMNS) if info.required)
 _UNFINISHED = (TrialStatus.WAITING.value, TrialStatus.RUNNING.value)
+_EMPTY_EVALUATION = {info.name: info.empty() for info in EVALUATION_COLUMNS}
 
 
 def collect_versions() -> dict[str, str | None]:
@@ -233,7 +182,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         raise AssertionError("unreachable")
 
     def _clean(
-        self, fields: Mapping[str, Any], kinds: Mapping[str, str], what: str
+        self, fields: Mapping[str, Any], kinds: Mapping[str, Kind], what: str
     ) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         for name, value in fields.items():
@@ -243,8 +192,8 @@ class ResultStore(DriverLeases, BaseResultStore):
             clean[name] = self._convert(name, value, kind)
         return clean
 
-    def _convert(self, name: str, value: Any, kind: str) -> Any:
-        if kind == _JSON:
+    def _convert(self, name: str, value: Any, kind: Kind) -> Any:
+        if kind is Kind.JSON:
             if value is None:
                 return {}
             if hasattr(value, "model_dump"):
@@ -254,24 +203,24 @@ class ResultStore(DriverLeases, BaseResultStore):
             value = dict(value)
             return self._scrub_json(value) if name == "config" or self._password else value
         if value is None:
-            if name in _NOT_NULL_INT:
+            if name in _REQUIRED:
                 raise StoreError(f"{name} must be an integer (got None)")
             return None
-        if kind == _FLOAT:
+        if kind is Kind.FLOAT:
             number = _number(name, value)
             return number if math.isfinite(number) else None
-        if kind == _INT:
+        if kind in (Kind.INT, Kind.COUNT):
             number = _number(name, value)
             if not float(number).is_integer():
                 raise StoreError(f"{name} must be an integer (got {value!r})")
             return int(number)
-        if kind == _TIME:
+        if kind is Kind.TIME:
             if not isinstance(value, datetime):
                 raise StoreError(f"{name} must be a datetime (got {value!r})")
             return as_utc(value)
-        if kind == _BOOL:
+        if kind is Kind.BOOL:
             return bool(value)
-        if kind == _STATUS:
+        if kind is Kind.STATUS:
             try:
                 return TrialStatus(str(value)).value
             except ValueError:
@@ -313,7 +262,7 @@ class ResultStore(DriverLeases, BaseResultStore):
             raise StoreError(f"a study name must be a non-empty string (got {name!r})")
         pairs = _objectives(objectives)
         found = dict(collect_versions() if versions is None else versions)
-        stored_config = self._convert("config", config, _JSON)
+        stored_config = self._convert("config", config, Kind.JSON)
 
         def work(session: Session) -> int:
             existing = session.scalar(select(StudyRow.id).where(StudyRow.name == name))
@@ -363,7 +312,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def set_study_config(self, name: str, config: Mapping[str, Any]) -> None:
-        stored = self._convert("config", config, _JSON)
+        stored = self._convert("config", config, Kind.JSON)
 
         def work(session: Session) -> None:
             study_id = self._study_id(session, name)
@@ -399,7 +348,9 @@ class ResultStore(DriverLeases, BaseResultStore):
         search_space: Mapping[str, Any] | None = None,
         optuna_study_name: str | None = None,
     ) -> int:
-        space = None if search_space is None else self._convert("search_space", search_space, _JSON)
+        space = (
+            None if search_space is None else self._convert("search_space", search_space, Kind.JSON)
+        )
 
         def work(session: Session) -> int:
             study_id = self._study_id(session, study)
@@ -478,34 +429,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         row: dict[str, Any] = {
             "method_run_id": run.id,
             "number": number,
+            **{info.name: info.empty() for info in TRIAL_COLUMNS},
             "seed": run.seed,
-            "status": TrialStatus.RUNNING.value,
-            "is_reference": False,
-            "params": {},
-            "config": {},
-            "optuna_trial_number": None,
-            "tune_trial_id": None,
-            "started_at": None,
-            "finished_at": None,
-            "error": None,
-            "host": None,
-            "node_id": None,
-            "versions": {},
-            "metrics": {},
-            "sparsity": None,
-            "components": {},
-            "thresholds": {},
-            "task_weights": {},
-            "delta_t": None,
-            "delta_t_per_task": {},
-            "delta_m": None,
-            "iterations": 0,
-            "wall_time_s": None,
-            "device_s": None,
-            "flops": None,
-            "parameters": None,
-            "rung": None,
-            "grouping": {},
         }
         row.update(fields)
         if row["started_at"] is None and row["status"] != TrialStatus.WAITING.value:
@@ -739,23 +664,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                 )
             )
             new = [
-                {
-                    "trial_id": trial_id,
-                    "metrics": {},
-                    "losses": {},
-                    "sparsity": None,
-                    "components": {},
-                    "thresholds": {},
-                    "task_weights": {},
-                    "delta_t": None,
-                    "elapsed_s": None,
-                    "images_seen": None,
-                    "delta_t_per_task": {},
-                    "flops": None,
-                    "parameters": None,
-                    "delta_m": None,
-                    **row,
-                }
+                {"trial_id": trial_id, **_EMPTY_EVALUATION, **row}
                 for iteration, row in rows.items()
                 if iteration not in stored
             ]
@@ -773,24 +682,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                 .order_by(EvaluationRow.iteration)
             )
             return [
-                EvaluationRecord(
-                    id=r.id,
-                    trial_id=r.trial_id,
-                    iteration=r.iteration,
-                    metrics=r.metrics or {},
-                    losses=r.losses or {},
-                    sparsity=r.sparsity,
-                    components=r.components or {},
-                    thresholds=r.thresholds or {},
-                    task_weights=r.task_weights or {},
-                    delta_t=r.delta_t,
-                    elapsed_s=r.elapsed_s,
-                    images_seen=r.images_seen,
-                    delta_t_per_task=r.delta_t_per_task or {},
-                    flops=r.flops,
-                    parameters=r.parameters,
-                    delta_m=r.delta_m,
-                )
+                EvaluationRecord(id=r.id, trial_id=r.trial_id, **_stored(r, EVALUATION_COLUMNS))
                 for r in rows
             ]
 
@@ -894,6 +786,23 @@ def _study_record(row: StudyRow) -> StudyRecord:
     )
 
 
+def _stored(row: Any, columns: tuple[ColumnInfo, ...]) -> dict[str, Any]:
+    """The stored columns of a row as record fields (JSON NULL as {}, times as UTC)."""
+    values = {}
+    for info in columns:
+        value = getattr(row, info.name)
+        if info.kind is Kind.JSON:
+            value = value or {}
+        elif info.kind is Kind.TIME:
+            value = as_utc(value)
+        elif info.kind is Kind.BOOL:
+            value = bool(value)
+        elif value is None and info.default is not None:
+            value = info.default
+        values[info.name] = value
+    return values
+
+
 def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
     return TrialRecord(
         id=row.id,
@@ -901,33 +810,5 @@ def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
         method=method,
         method_run_id=row.method_run_id,
         number=row.number,
-        seed=row.seed,
-        status=row.status,
-        is_reference=bool(row.is_reference),
-        params=row.params or {},
-        config=row.config or {},
-        optuna_trial_number=row.optuna_trial_number,
-        tune_trial_id=row.tune_trial_id,
-        started_at=as_utc(row.started_at),
-        finished_at=as_utc(row.finished_at),
-        error=row.error,
-        host=row.host,
-        node_id=row.node_id,
-        versions=row.versions or {},
-        metrics=row.metrics or {},
-        sparsity=row.sparsity,
-        components=row.components or {},
-        thresholds=row.thresholds or {},
-        task_weights=row.task_weights or {},
-        delta_t=row.delta_t,
-        delta_t_per_task=row.delta_t_per_task or {},
-        delta_m=row.delta_m,
-        iterations=row.iterations or 0,
-        wall_time_s=row.wall_time_s,
-        device_s=row.device_s,
-        flops=row.flops,
-        parameters=row.parameters,
-        rung=row.rung,
-        grouping=row.grouping or {},
-        search_error=row.search_error,
+        **_stored(row, TRIAL_COLUMNS),
     )
