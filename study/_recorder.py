@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
     from study._router import RoutedScheduler, StudyRouter
-    from study.store import BaseResultStore
+    from study.store import ResultStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class StoreRecorder(Callback):
 
     def __init__(
         self,
-        store: BaseResultStore,
+        store: ResultStore,
         runs: dict[tuple[str, int], int],
         *,
         router: StudyRouter | None,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from study._config import StudyConfig
     from study._driver import Driver
     from study._router import Route
-    from study.store import BaseResultStore, TrialRecord
+    from study.store import ResultStore, TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class StudyRunner:
     def __init__(
         self,
         config: StudyConfig,
-        store: BaseResultStore,
+        store: ResultStore,
         storage_url: str,
         *,
         verbose: bool = False,

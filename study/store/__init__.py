@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from study.store._base import BaseResultStore
+from study.store._bulk import EVALUATION_KEYS, TRIAL_KEYS
 from study.store._engine import create_store_engine
 from study.store._errors import StoreError, TransientStoreError
 from study.store._leases import DriverRunning
@@ -33,11 +33,12 @@ from study.store._url import redact_url
 __all__ = [
     "EVALUATION_COLUMNS",
     "EVALUATION_FIELDS",
+    "EVALUATION_KEYS",
     "SCHEMA_VERSION",
     "TRIAL_COLUMNS",
     "TRIAL_FIELDS",
+    "TRIAL_KEYS",
     "ArtifactRecord",
-    "BaseResultStore",
     "ColumnInfo",
     "DriverLease",
     "DriverRunning",

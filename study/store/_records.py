@@ -62,8 +62,6 @@ class TrialRecord:
     seed: int = column(Kind.INT, required=True)
     status: str = column(Kind.STATUS, "RUNNING")
     is_reference: bool = column(Kind.BOOL, False)
-    #: The searched parameters of the trial.
-    params: dict[str, Any] = column(Kind.JSON, prefix="param:", keep=True)
     #: Its whole ``TrialConfig`` (fixed fields and searched parameters).
     config: dict[str, Any] = column(Kind.JSON, keep=True)
     #: Delta_T against the seed's dense reference, percent.
@@ -88,23 +86,25 @@ class TrialRecord:
     #: Why the trial's outcome did not reach its Optuna study as a result (None: it did).
     search_error: str | None = column(Kind.TEXT, since=3)
     #: The task grouping of a ``dmtg`` or group-then-prune trial.
-    grouping: dict[str, Any] = column(Kind.JSON, outcome=True, keep=True)
+    grouping: dict[str, Any] = column(Kind.JSON, outcome=True, keep=True, optional=True)
     optuna_trial_number: int | None = column(Kind.INT)
     tune_trial_id: str | None = column(Kind.TEXT, length=128)
     #: The rung a trial stopped early (PRUNED) was stopped at.
     rung: int | None = column(Kind.INT)
     #: Versions of paretune and its engines that ran the trial.
     versions: dict[str, Any] = column(Kind.JSON)
-    #: ``{task: {metric: value}}`` on the held-out split.
-    metrics: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="metric:")
     #: Sparsity per component (``backbone``, ``head:<task>``, ...).
     components: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="sparsity:")
+    #: ``{task: {metric: value}}`` on the held-out split.
+    metrics: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="metric:")
     #: Each task's Delta_T term.
     delta_t_per_task: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="delta:")
     #: Learned soft thresholds per component.
     thresholds: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="threshold:")
     #: Task weights at the end.
     task_weights: dict[str, Any] = column(Kind.JSON, outcome=True, prefix="weight:")
+    #: The searched parameters of the trial.
+    params: dict[str, Any] = column(Kind.JSON, prefix="param:", keep=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,12 +121,12 @@ class EvaluationRecord:
     images_seen: int | None = column(Kind.COUNT)
     flops: float | None = column(Kind.FLOAT, since=3)
     parameters: int | None = column(Kind.COUNT, since=3)
-    metrics: dict[str, Any] = column(Kind.JSON, prefix="metric:")
-    losses: dict[str, Any] = column(Kind.JSON, prefix="loss:")
     components: dict[str, Any] = column(Kind.JSON, prefix="sparsity:")
+    metrics: dict[str, Any] = column(Kind.JSON, prefix="metric:")
     delta_t_per_task: dict[str, Any] = column(Kind.JSON, since=3, prefix="delta:")
     thresholds: dict[str, Any] = column(Kind.JSON, prefix="threshold:")
     task_weights: dict[str, Any] = column(Kind.JSON, prefix="weight:")
+    losses: dict[str, Any] = column(Kind.JSON, prefix="loss:")
 
 
 #: The stored columns of a trial and of an evaluation.

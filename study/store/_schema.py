@@ -42,7 +42,8 @@ class ColumnInfo:
         since: the schema version that added it (older databases are migrated).
         outcome: a trial's outcome (its final result or last evaluation) sets it.
         prefix: analysis flattens this JSON column into ``<prefix><key>`` columns.
-        keep: analysis also keeps the JSON column itself.
+        keep: analysis keeps the JSON column itself (as well).
+        optional: an empty JSON column means nothing was recorded (None in analysis).
     """
 
     name: str
@@ -54,6 +55,7 @@ class ColumnInfo:
     outcome: bool = False
     prefix: str | None = None
     keep: bool = False
+    optional: bool = False
 
     @property
     def nullable(self) -> bool:
@@ -77,9 +79,10 @@ def column(
     outcome: bool = False,
     prefix: str | None = None,
     keep: bool = False,
+    optional: bool = False,
 ) -> Any:
     """A record field that is a stored column (see :class:`ColumnInfo`)."""
-    info = ColumnInfo("", kind, default, required, length, since, outcome, prefix, keep)
+    info = ColumnInfo("", kind, default, required, length, since, outcome, prefix, keep, optional)
     metadata = {_INFO: info}
     if required:
         return dataclasses.field(metadata=metadata)

@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from study.store._base import BaseResultStore
+from study.store._bulk import count_statuses, list_methods, read_evaluations, read_trials
 from study.store._engine import create_store_engine, parse_url, sqlite_path
 from study.store._errors import StoreError
 from study.store._leases import DriverLeases
@@ -70,8 +70,30 @@ def collect_versions() -> dict[str, str | None]:
     return versions
 
 
-class ResultStore(DriverLeases, BaseResultStore):
+class ResultStore(DriverLeases):
     """Results in a SQL database through SQLAlchemy (SQLite by default, PostgreSQL).
+
+    Contract:
+        * **Units of work.** Every method is one atomic transaction: it either fully
+          happens or raises :class:`~study.store.StoreError` having changed nothing.
+          Transient failures (a lost connection, a locked SQLite file) are retried with
+          backoff for a bounded time before raising.
+        * **Errors.** Every failure raises :class:`~study.store.StoreError` with a
+          one-line message naming the database by its URL with the password hidden. The
+          password never appears in a message, a log record or a stored value.
+        * **Identity.** Study names are unique in a store. A method run is identified by
+          ``(study, method, seed)``, a trial by its id (unique across the store) and by
+          ``(method run, number)``; a trial's ``tune_trial_id`` is unique per method run,
+          and an evaluation by ``(trial, iteration)``.
+        * **Idempotence.** Re-adding a trial with a known ``tune_trial_id``, an evaluation
+          of a known iteration or starting a known method run returns the existing row
+          (nothing is overwritten), so a re-reported result is stored once.
+        * **Time.** Timestamps are stored and returned as timezone-aware UTC.
+        * **Concurrency.** An instance may be used from several threads. Processes open
+          their own instance (never share one across ``fork``); several processes may
+          write to one store at the same time. The study driver is the intended writer.
+        * **Values.** JSON values are dicts/lists of plain scalars; NaN and infinities
+          are stored as null (NULL for float columns).
 
     Opening connects once, creates the tables of a new database (unless ``create`` is
     false) and checks the schema version.
@@ -133,10 +155,17 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work, write=write)
 
     def close(self) -> None:
+        """Releases connections; the store is not used afterwards."""
         self._engine.dispose()
 
     def __repr__(self) -> str:
         return f"ResultStore({self.url!r})"
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _prepare_schema(self, create: bool) -> None:
         def work(session: Session) -> None:
@@ -258,6 +287,11 @@ class ResultStore(DriverLeases, BaseResultStore):
         versions: Mapping[str, str | None] | None = None,
         exist_ok: bool = False,
     ) -> int:
+        """Records a new study and returns its id.
+
+        Raises:
+            StoreError: the name exists and ``exist_ok`` is false.
+        """
         if not isinstance(name, str) or not name:
             raise StoreError(f"a study name must be a non-empty string (got {name!r})")
         pairs = _objectives(objectives)
@@ -288,6 +322,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def get_study(self, name: str) -> StudyRecord:
+        """The study called ``name``; an unknown name raises listing the known ones."""
+
         def work(session: Session) -> StudyRecord:
             row = session.get(StudyRow, self._study_id(session, name))
             assert row is not None
@@ -296,6 +332,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def list_studies(self) -> list[StudyRecord]:
+        """Every study, oldest first."""
+
         def work(session: Session) -> list[StudyRecord]:
             rows = session.scalars(select(StudyRow).order_by(StudyRow.id))
             return [_study_record(row) for row in rows]
@@ -303,6 +341,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def set_study_status(self, name: str, status: str) -> None:
+        """Sets a study's status (a :class:`~study.store.RunStatus` value)."""
         value = _run_status(status)
 
         def work(session: Session) -> None:
@@ -312,6 +351,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def set_study_config(self, name: str, config: Mapping[str, Any]) -> None:
+        """Replaces a study's stored config (``resume --config`` extending the budget)."""
         stored = self._convert("config", config, Kind.JSON)
 
         def work(session: Session) -> None:
@@ -321,6 +361,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def delete_study(self, name: str) -> None:
+        """Removes a study with its method runs, trials, evaluations and artifact rows."""
+
         def work(session: Session) -> None:
             study_id = self._study_id(session, name)
             runs = select(MethodRunRow.id).where(MethodRunRow.study_id == study_id)
@@ -348,6 +390,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         search_space: Mapping[str, Any] | None = None,
         optuna_study_name: str | None = None,
     ) -> int:
+        """Marks the run of ``method`` with ``seed`` RUNNING, creating it if new; its id."""
         space = (
             None if search_space is None else self._convert("search_space", search_space, Kind.JSON)
         )
@@ -382,6 +425,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def finish_method_run(self, method_run_id: int, status: str = "COMPLETE") -> None:
+        """Marks a method run finished with ``status``."""
         value = _run_status(status)
 
         def work(session: Session) -> None:
@@ -397,6 +441,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def method_runs_of(self, study: str) -> list[MethodRunRecord]:
+        """The method runs of a study, by method then seed."""
+
         def work(session: Session) -> list[MethodRunRecord]:
             study_id = self._study_id(session, study)
             rows = session.scalars(
@@ -461,6 +507,12 @@ class ResultStore(DriverLeases, BaseResultStore):
         tune_trial_id: str | None = None,
         **fields: Any,
     ) -> int:
+        """Records a trial and returns its id (the next free ``number`` if not given).
+
+        ``fields`` are further trial columns (see :meth:`update_trial`). A trial whose
+        ``tune_trial_id`` is already stored in the method run is not added again: its
+        existing id is returned.
+        """
         values: dict[str, Any] = {
             "params": params,
             "config": config,
@@ -504,6 +556,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def add_trials(self, method_run_id: int, trials: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Records many trials at once (each a mapping of :meth:`add_trial`'s arguments);
+        their ids in order."""
         if not trials:
             return []
 
@@ -525,6 +579,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def update_trial(self, trial_id: int, **fields: Any) -> None:
+        """Sets trial columns (an unknown column name raises listing the valid ones)."""
         if not fields:
             return
         values = self._clean(fields, TRIAL_FIELDS, "trial")
@@ -547,6 +602,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         )
 
     def get_trial(self, trial_id: int) -> TrialRecord:
+        """One trial by id."""
+
         def work(session: Session) -> TrialRecord:
             found = session.execute(self._trial_query().where(TrialRow.id == trial_id)).first()
             if found is None:
@@ -583,6 +640,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         seed: int | None = None,
         status: str | Iterable[str] | None = None,
     ) -> list[TrialRecord]:
+        """The trials of a study, optionally filtered, in insertion order."""
+
         def work(session: Session) -> list[TrialRecord]:
             where = self._filters(self._study_id(session, study), method, seed, status, None)
             rows = session.execute(self._trial_query().where(*where).order_by(TrialRow.id))
@@ -599,6 +658,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         status: str | Iterable[str] | None = None,
         is_reference: bool | None = None,
     ) -> int:
+        """How many trials match."""
+
         def work(session: Session) -> int:
             where = self._filters(
                 self._study_id(session, study), method, seed, status, is_reference
@@ -613,6 +674,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def reference_trial(self, study: str, seed: int | None = None) -> TrialRecord | None:
+        """The latest COMPLETE dense reference trial (for ``seed`` if given), if any."""
+
         def work(session: Session) -> TrialRecord | None:
             where = self._filters(
                 self._study_id(session, study), None, seed, TrialStatus.COMPLETE.value, True
@@ -625,6 +688,9 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def mark_running_as_failed(self, study: str, reason: str) -> int:
+        """Marks the study's WAITING and RUNNING trials FAILED with ``reason`` as error
+        (their driver is gone); returns how many changed. Used when resuming."""
+
         def work(session: Session) -> int:
             runs = select(MethodRunRow.id).where(
                 MethodRunRow.study_id == self._study_id(session, study)
@@ -639,11 +705,38 @@ class ResultStore(DriverLeases, BaseResultStore):
 
         return self._runner.run(work, write=True)
 
+    # --- bulk reads (analysis) -------------------------------------------------------
+    def trial_columns(self, studies: Sequence[str]) -> dict[str, list[Any]]:
+        """Every trial of ``studies`` column by column, in id order: ``study``,
+        ``method``, ``trial_id``, ``number``, then every stored column of
+        :class:`~study.store.TrialRecord` (JSON parsed)."""
+        return self._runner.run(lambda s: read_trials(s, self._study_ids(s, studies)))
+
+    def evaluation_columns(self, studies: Sequence[str]) -> dict[str, list[Any]]:
+        """Every evaluation of ``studies`` column by column, by trial and iteration:
+        ``study``, ``method``, ``trial_id``, ``seed``, then every stored column of
+        :class:`~study.store.EvaluationRecord`."""
+        return self._runner.run(lambda s: read_evaluations(s, self._study_ids(s, studies)))
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Study name -> trial status -> how many trials (studies with trials only)."""
+        return self._runner.run(count_statuses)
+
+    def methods_by_study(self) -> dict[str, list[str]]:
+        """Study name -> the sorted names of its method runs."""
+        return self._runner.run(list_methods)
+
+    def _study_ids(self, session: Session, names: Sequence[str]) -> list[int]:
+        return [self._study_id(session, name) for name in names]
+
     # --- evaluations and artifacts -------------------------------------------------------
     def add_evaluation(self, trial_id: int, evaluation: Mapping[str, Any]) -> bool:
+        """Records one evaluation (the fields of ``trials.Evaluation``); False if that
+        iteration was already stored (then nothing changes)."""
         return self.add_evaluations(trial_id, [evaluation]) == 1
 
     def add_evaluations(self, trial_id: int, evaluations: Iterable[Mapping[str, Any]]) -> int:
+        """Records several evaluations, skipping stored iterations; how many were new."""
         rows: dict[int, dict[str, Any]] = {}
         for evaluation in evaluations:
             if hasattr(evaluation, "model_dump"):
@@ -675,6 +768,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def evaluations_of(self, trial_id: int) -> list[EvaluationRecord]:
+        """A trial's evaluations by iteration."""
+
         def work(session: Session) -> list[EvaluationRecord]:
             rows = session.scalars(
                 select(EvaluationRow)
@@ -689,6 +784,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def add_artifact(self, trial_id: int, kind: str, path: str, size: int | None = None) -> int:
+        """Records a file a trial produced; its id."""
         if size is None and Path(path).is_file():
             size = Path(path).stat().st_size
 
@@ -705,6 +801,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work, write=True)
 
     def artifacts_of(self, trial_id: int) -> list[ArtifactRecord]:
+        """A trial's artifacts, oldest first."""
+
         def work(session: Session) -> list[ArtifactRecord]:
             rows = session.scalars(
                 select(ArtifactRow).where(ArtifactRow.trial_id == trial_id).order_by(ArtifactRow.id)

@@ -282,13 +282,3 @@ def test_grouping_column(tmp_path: Path):
     by_method = trials.set_index("method")["grouping"]
     assert by_method["dmtg"] == GROUPING
     assert by_method["magnitude"] is None  # nothing recorded: None, not {}
-
-
-def test_grouping_column_absent_from_the_schema(tmp_path: Path, monkeypatch):
-    import analysis._load as load
-
-    url = _grouping_store(tmp_path)
-    monkeypatch.setattr(load, "_OPTIONAL_TRIAL_JSON", ("no_such_column",))
-    trials = load_study(url, "groups").trials
-    assert trials["grouping"].tolist() == [None, None]
-    assert trials["delta_t"].tolist() == [0.5, -1.0]
