@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,8 +131,12 @@ class StudyRunner:
         storage_url: str,
         *,
         verbose: bool = False,
+        trainable: Callable[[dict[str, Any]], None] = run_tune_trial,
     ):
+        """``trainable`` is the function Tune runs for each trial (the paretune trial;
+        benchmarks of the driver give a trivial one that reports the same way)."""
         self.config = config
+        self.trainable = trainable
         self.store = store
         self.verbose = verbose
         self.versions = collect_versions()
@@ -430,7 +434,7 @@ class StudyRunner:
         )
         view = ProgressView(progress, bars)
         trainable = tune.with_resources(
-            run_tune_trial,
+            self.trainable,
             TrialResources(
                 resources.cpus_per_trial, resources.gpus_per_trial, self._reference_slots
             ),
