@@ -69,10 +69,10 @@ class MultiTaskModel(nn.Module):
         }
 
 
-BACKBONES: Registry = Registry("backbone")
+BACKBONES: Registry = Registry("backbone", plugins=__package__)
 """Factories ``(**options) -> Backbone``."""
 
-HEADS: Registry = Registry("head")
+HEADS: Registry = Registry("head", plugins=__package__)
 """Factories ``(in_channels: int, out_channels: int, **options) -> Head``."""
 
 

@@ -160,8 +160,9 @@ class WeightPruner(abc.ABC):
         return self.model
 
 
-PRUNERS: Registry = Registry("method")
-"""``WeightPruner`` subclasses by method name."""
+PRUNERS: Registry = Registry("method", plugins=__package__)
+"""``WeightPruner`` subclasses by method name. Every module of :mod:`trials.pruning` is
+imported on the first lookup: a new pruner is its module plus its search space."""
 
 
 def build_pruner(
