@@ -87,7 +87,7 @@ def build_setup(config: TrialConfig) -> TrialSetup:
     pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
-    if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):
+    if weighting_name == pruner.default_weighting:
         weighting_params.update(pruner.weighting_params())
     weighting_params.update(config.weighting_params)
     weighting = build_weighting(weighting_name, config.calibration, **weighting_params)
@@ -354,7 +354,7 @@ class Trainer:
             wall_time_s=time.perf_counter() - self._start,
             flops=final.flops,
             parameters=final.parameters,
-            grouping=setup.model.grouping() if hasattr(setup.model, "grouping") else None,
+            grouping=setup.model.grouping(),
             evaluations=list(self.evaluations),
         )
 

@@ -109,7 +109,9 @@ class WeightPruner(abc.ABC):
         4. ``sparsity()`` at any time; ``thresholds()`` where the method learns them.
         5. ``finalize()`` returns the model with plain weights holding exact zeros (no
            parametrizations, no masks); the pruner is not used afterwards.
-    Subclasses declare ``Params`` (their typed knobs) and cite their paper.
+    Before all this, when the trial is built, ``weighting_params()`` gives the knobs the
+    pruner hands to its ``default_weighting``. Subclasses declare ``Params`` (their typed
+    knobs) and cite their paper.
     """
 
     Params: ClassVar[type[PrunerParams]] = PrunerParams
@@ -148,6 +150,15 @@ class WeightPruner(abc.ABC):
 
     def thresholds(self) -> dict[str, float]:
         """Learned thresholds (``sigmoid(s)``) by component or layer; empty if none."""
+        return {}
+
+    def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
+        """Parameters this pruner hands to task weighting ``weighting`` (default: its
+        ``default_weighting``); the trial's own ``weighting_params`` override them.
+
+        The default is ``{}``; a method that searches a weighting's knobs together with its
+        own (AdapMTL's temperature) returns them for that weighting only.
+        """
         return {}
 
     @abc.abstractmethod

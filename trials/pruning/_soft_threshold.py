@@ -503,13 +503,6 @@ class SoftThresholdPruner(WeightPruner):
         """The learnable scalars ``s`` by name (distinct objects)."""
         return dict(self._thresholds)
 
-    def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
-        """Knobs this pruner carries for task weighting ``weighting`` (default: its own).
-
-        Empty unless a subclass searches the weighting's knobs together with its own.
-        """
-        return {}
-
     def enforce_budget(self) -> float:
         """The budget guard: cuts more weights if sparsity is far below the target.
 
