@@ -105,11 +105,6 @@ def apply_soft_threshold(layers: Iterable[nn.Module], threshold: nn.Parameter) -
     return count
 
 
-def apply_soft_threshold_to_module(module: nn.Module, threshold: nn.Parameter) -> int:
-    """Reparametrizes every prunable layer (conv/linear) of ``module`` with ``threshold``."""
-    return apply_soft_threshold((layer for _, layer in prunable_parameters(module)), threshold)
-
-
 def remove_soft_thresholds(module: nn.Module) -> int:
     """Removes every soft threshold under ``module``, keeping the effective weights.
 
