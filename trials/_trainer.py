@@ -84,6 +84,7 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         for name in train.tasks
     }
     channels = {name: task.out_channels for name, task in tasks.items()}
+    model: MultiTaskModel
     if config.grouping is not None:  # group-then-prune: a stored task grouping
         spec = parse_grouping(config.grouping)
         model = build_grouped_model(
