@@ -1,9 +1,9 @@
 """The iteration-based multi-task trainer behind :func:`trials.run_trial`.
 
-Public here: :func:`build_setup`, :class:`TrialSetup`, :class:`Trainer` (and the methods
-a subclass with its own training loop builds on: :meth:`Trainer.draw_batch`,
-:meth:`Trainer.autocast`, :meth:`Trainer.fix_budget`, :meth:`Trainer.record_evaluation`,
-:meth:`Trainer.trial_result`), :func:`evaluate` and :class:`TrialDiverged`. Grouped
+Public here: :func:`build_setup`, :class:`TrialSetup`, :class:`Trainer` (with what a
+subclass running its own training loop builds on: ``draw_batch``, ``autocast``,
+``example_image``, ``count_forward_flops``, ``fix_budget``, ``record_evaluation``,
+``trial_result`` and ``started``), :func:`evaluate` and :class:`TrialDiverged`. Grouped
 architectures come from :mod:`trials.models`; the architecture searches build on this
 module, never the other way round.
 """
