@@ -1,4 +1,12 @@
-"""The iteration-based multi-task trainer behind :func:`run_trial`."""
+"""The iteration-based multi-task trainer behind :func:`trials.run_trial`.
+
+Public here: :func:`build_setup`, :class:`TrialSetup`, :class:`Trainer` (with what a
+subclass running its own training loop builds on: ``draw_batch``, ``autocast``,
+``example_image``, ``count_forward_flops``, ``fix_budget``, ``record_evaluation``,
+``trial_result`` and ``started``), :func:`evaluate` and :class:`TrialDiverged`. Grouped
+architectures come from :mod:`trials.models`; the architecture searches build on this
+module, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +32,13 @@ from trials._flops import (
 from trials._init import load_initial_weights, save_weights
 from trials.data import MultiTaskDataset, build_dataset
 from trials.metrics import delta_scores
-from trials.models import MultiTaskModel, build_model, count_parameters
+from trials.models import (
+    MultiTaskModel,
+    build_grouped_model,
+    build_model,
+    count_parameters,
+    parse_grouping,
+)
 from trials.pruning import PruningContext, WeightPruner, build_pruner, measure_sparsity
 from trials.tasks import Task, build_task
 from trials.weighting import TaskWeighting, build_weighting
@@ -70,10 +84,18 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         for name in train.tasks
     }
     channels = {name: task.out_channels for name, task in tasks.items()}
+    model: MultiTaskModel
     if config.grouping is not None:  # group-then-prune: a stored task grouping
-        from trials.grouping import build_grouped_from_config
-
-        model = build_grouped_from_config(config, channels).to(device)
+        spec = parse_grouping(config.grouping)
+        model = build_grouped_model(
+            config.model,
+            config.head,
+            channels,
+            spec.assignment,
+            spec.shared_stages,
+            config.model_options,
+            config.head_options,
+        ).to(device)
     else:
         model = build_model(
             config.model,
@@ -87,7 +109,7 @@ def build_setup(config: TrialConfig) -> TrialSetup:
     pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
-    if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):
+    if weighting_name == pruner.default_weighting:
         weighting_params.update(pruner.weighting_params())
     weighting_params.update(config.weighting_params)
     weighting = build_weighting(weighting_name, config.calibration, **weighting_params)
@@ -166,11 +188,13 @@ class Trainer:
         self.on_evaluation = on_evaluation
         self.on_step = on_step
         self.evaluations: list[Evaluation] = []
-        self._start = 0.0
+        #: ``time.perf_counter()`` when the trial began (set by :meth:`train`).
+        self.started = 0.0
         self._pending: dict[str, torch.Tensor] | None = None
         self.forward_flops = 0.0  # per image, counted when training starts
 
-    def _draw_batch(self) -> dict[str, torch.Tensor]:
+    def draw_batch(self) -> dict[str, torch.Tensor]:
+        """A fresh training batch on the trial's device, from the trial's seeded stream."""
         setup = self.setup
         indices = torch.randint(
             len(setup.train), (setup.config.batch_size,), generator=setup.generator
@@ -180,7 +204,7 @@ class Trainer:
     def _next_batch(self) -> dict[str, torch.Tensor]:
         """The batch the next iteration trains on (a pruner may look at it first)."""
         if self._pending is None:
-            self._pending = self._draw_batch()
+            self._pending = self.draw_batch()
         return self._pending
 
     def _take_batch(self) -> dict[str, torch.Tensor]:
@@ -193,20 +217,23 @@ class Trainer:
         return PruningContext(
             total_iterations=setup.config.iterations,
             tasks=tuple(setup.tasks),
-            draw_batch=self._draw_batch,
+            draw_batch=self.draw_batch,
             next_batch=self._next_batch,
             task_losses=lambda model, batch: _task_losses(setup.tasks, model, batch),
             seed=setup.config.seed,
         )
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Float16 autocast on CUDA when the trial asks for ``amp``; otherwise a no-op."""
         if self.setup.config.amp and self.setup.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
         return contextlib.nullcontext()
 
-    def _evaluate(
+    def record_evaluation(
         self, iteration: int, model: nn.Module, thresholds: dict[str, float]
     ) -> Evaluation:
+        """Evaluates ``model`` on the held-out split after ``iteration`` steps, keeps the
+        :class:`Evaluation` in :attr:`evaluations` and passes it to ``on_evaluation``."""
         setup = self.setup
         config = setup.config
         metrics, losses = evaluate(
@@ -228,7 +255,7 @@ class Trainer:
             delta_t=score,
             delta_t_per_task=per_task,
             delta_m=mean_score,
-            elapsed_s=time.perf_counter() - self._start,
+            elapsed_s=time.perf_counter() - self.started,
             images_seen=images,
             flops=training_flops(self.forward_flops, images),
             parameters=count_parameters(model),
@@ -245,8 +272,8 @@ class Trainer:
         wall time and evaluation times include building data and model.
         """
         setup = self.setup
-        self._start = time.perf_counter() if started is None else started
-        self._fix_budget()
+        self.started = time.perf_counter() if started is None else started
+        self.fix_budget()
         config = setup.config
         model = setup.model
         model.train()
@@ -258,7 +285,7 @@ class Trainer:
         scaler = torch.amp.GradScaler("cuda", enabled=config.amp and setup.device.type == "cuda")
         for iteration in range(config.iterations):
             batch = self._take_batch()
-            with self._autocast():
+            with self.autocast():
                 losses = _task_losses(setup.tasks, model, batch)
                 loss = setup.weighting.combine(losses, iteration)
             value = float(loss.detach())
@@ -275,25 +302,31 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(iteration + 1, value)
             done = iteration + 1
-            if config.max_seconds and time.perf_counter() - self._start >= config.max_seconds:
+            if config.max_seconds and time.perf_counter() - self.started >= config.max_seconds:
                 break  # out of time: finalize and evaluate what was trained
             if done % config.eval_every == 0 and done < config.iterations:
-                self._evaluate(done, model, setup.pruner.thresholds())
+                self.record_evaluation(done, model, setup.pruner.thresholds())
         thresholds = setup.pruner.thresholds()
         setup.model = setup.pruner.finalize()  # type: ignore[assignment]
-        final = self._evaluate(done, setup.model, thresholds)
-        result = self._result(final)
+        final = self.record_evaluation(done, setup.model, thresholds)
+        result = self.trial_result(final)
         if config.save_checkpoint:
             about = {"model": config.model, "head": config.head, "tasks": list(setup.tasks)}
             save_weights(setup.model, config.save_checkpoint, {**about, "method": config.method})
             result.checkpoint = config.save_checkpoint
         return result
 
-    def _forward_flops(self, example: torch.Tensor) -> float:
-        """Forward FLOPs per image of one training step (the model, pruned weights dense)."""
+    def example_image(self) -> torch.Tensor:
+        """The first training image as a batch of one, on the trial's device."""
+        setup = self.setup
+        return _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
+
+    def count_forward_flops(self, example: torch.Tensor) -> float:
+        """Forward FLOPs per image of one training step (the model, pruned weights dense);
+        a trainer whose steps run another network overrides it."""
         return forward_flops_per_image(self.setup.model, example)
 
-    def _fix_budget(self) -> None:
+    def fix_budget(self) -> None:
         """Counts forward FLOPs and turns a FLOP or time budget into iterations.
 
         Runs before the pruner and the schedules see ``config.iterations``; a FLOP budget
@@ -301,8 +334,7 @@ class Trainer:
         """
         setup = self.setup
         config = setup.config
-        example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
-        self.forward_flops = self._forward_flops(example)
+        self.forward_flops = self.count_forward_flops(self.example_image())
         if config.max_flops is not None:
             iterations = iterations_for_flops(
                 config.max_flops, self.forward_flops, config.batch_size
@@ -334,10 +366,11 @@ class Trainer:
         tick = time.perf_counter()
         evaluate(setup.model, setup.tasks, setup.held_out, setup.device, max_batches=1)
         evaluation_s = (time.perf_counter() - tick) * batches
-        left = max_seconds - (time.perf_counter() - self._start)
+        left = max_seconds - (time.perf_counter() - self.started)
         return iterations_for_seconds(left, step_s, evaluation_s, config.eval_every)
 
-    def _result(self, final: Evaluation) -> TrialResult:
+    def trial_result(self, final: Evaluation) -> TrialResult:
+        """The :class:`TrialResult` of the trial whose last evaluation is ``final``."""
         setup = self.setup
         config = setup.config
         return TrialResult(
@@ -351,37 +384,9 @@ class Trainer:
             delta_t=final.delta_t,
             delta_t_per_task=final.delta_t_per_task,
             delta_m=final.delta_m,
-            wall_time_s=time.perf_counter() - self._start,
+            wall_time_s=time.perf_counter() - self.started,
             flops=final.flops,
             parameters=final.parameters,
-            grouping=setup.model.grouping() if hasattr(setup.model, "grouping") else None,
+            grouping=setup.model.grouping(),
             evaluations=list(self.evaluations),
         )
-
-
-def run_trial(
-    config: TrialConfig | dict[str, Any],
-    on_evaluation: EvaluationCallback | None = None,
-    on_step: StepCallback | None = None,
-) -> TrialResult:
-    """Trains, prunes and evaluates one multi-task model; the one trial entry point.
-
-    Args:
-        config: a :class:`TrialConfig` or a dict validated into one.
-        on_evaluation: called with every periodic :class:`Evaluation`.
-        on_step: called with ``(iteration, loss)`` after every optimizer step.
-
-    Raises:
-        TrialDiverged: the loss became NaN or infinite.
-    """
-    started = time.perf_counter()
-    if not isinstance(config, TrialConfig):
-        config = TrialConfig.model_validate(config)
-    from trials.grouping import is_architecture_search, run_architecture_search
-
-    if is_architecture_search(config.method):  # e.g. dmtg: searches the model itself
-        return run_architecture_search(
-            config, on_evaluation=on_evaluation, on_step=on_step, started=started
-        )
-    trainer = Trainer(build_setup(config), on_evaluation=on_evaluation, on_step=on_step)
-    return trainer.train(started=started)

@@ -42,7 +42,6 @@ from trials.data._scenes import (
 )
 from trials.data._scenes_render import CLASS_NAMES as SCENE_CLASS_NAMES
 from trials.data._scenes_render import RENDERER_VERSION
-from trials.data._scenes_render import camera_rays as scene_camera_rays
 from trials.data._taskonomy import TaskonomyDataset, TaskonomyOptions
 
 __all__ = [
@@ -73,6 +72,5 @@ __all__ = [
     "generate_attributes",
     "load_split",
     "render_split",
-    "scene_camera_rays",
     "scene_seeds",
 ]

@@ -81,7 +81,7 @@ class DatasetOptionError(ParetuneError, ValueError):
     """A data set got an unknown option, task or bad value; the message names it."""
 
 
-DATASETS: Registry = Registry("dataset")
+DATASETS: Registry = Registry("dataset", plugins=__package__)
 """Factories ``(split: str, root: str | None, **options) -> MultiTaskDataset``."""
 
 
