@@ -6,7 +6,6 @@ from analysis._compare import (
     BUDGETS,
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
-    LEVEL_TOLERANCE,
     NATURAL_WORST,
     SeedSummary,
     best_at_sparsity_levels,
@@ -48,7 +47,6 @@ from analysis._grouping_figures import (
     grouping_heatmap_figure,
     grouping_history_figure,
 )
-from analysis._hypervolume import default_reference, hypervolume, hypervolume_trace
 from analysis._intervals import (
     Interval,
     bootstrap_interval,
@@ -66,13 +64,6 @@ from analysis._levels import (
     level_table,
 )
 from analysis._load import StudyFrames, load_study
-from analysis._pareto import (
-    as_minimization,
-    crowding_distance,
-    knee_point,
-    non_dominated_sort,
-    pareto_mask,
-)
 from analysis._report import ReportPaths, build_report
 from analysis._seed_figures import seed_fronts_figure
 from analysis._seeds import (
@@ -95,6 +86,17 @@ from analysis._tables import (
     to_html,
     to_latex,
     to_markdown,
+)
+from study._levels import LEVEL_TOLERANCE
+from study._pareto import (
+    as_minimization,
+    crowding_distance,
+    default_reference,
+    hypervolume,
+    hypervolume_trace,
+    knee_point,
+    non_dominated_sort,
+    pareto_mask,
 )
 
 __all__ = [
