@@ -1,6 +1,15 @@
-"""Analysis of paretune studies: Pareto fronts, hypervolume, comparisons, tables, figures."""
+"""Analysis of paretune studies: Pareto fronts, hypervolume, comparisons, tables, figures.
+
+The Pareto maths lives in :mod:`study._pareto` (the ``mo-asha`` scheduler needs it in the
+Ray driver) and is published here. Importing the package loads every
+``analysis/*_figures.py`` module, whose decorators register the report's figures.
+"""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
 
 from analysis._compare import (
     BUDGETS,
@@ -19,6 +28,7 @@ from analysis._compare import (
     objective_reference,
     seed_summary,
 )
+from analysis._figure_registry import FIGURES, FigureContext, ReportFigure
 from analysis._figures import (
     NO_TRIALS,
     component_sparsity_figure,
@@ -104,14 +114,17 @@ __all__ = [
     "DEFAULT_LEVELS",
     "DEFAULT_OBJECTIVES",
     "DMTG_METHOD",
+    "FIGURES",
     "LEVEL_TOLERANCE",
     "MISSING",
     "NATURAL_WORST",
     "NO_TRIALS",
+    "FigureContext",
     "GroupingInfo",
     "GroupingSnapshot",
     "Interval",
     "LevelComparison",
+    "ReportFigure",
     "ReportPaths",
     "SeedBand",
     "SeedComparison",
@@ -181,3 +194,29 @@ __all__ = [
     "to_markdown",
     "trajectories_figure",
 ]
+
+
+def _load_figure_modules(package: str = __name__, path: Iterable[str] | None = None) -> list[str]:
+    """Imports every ``*_figures`` module of ``package`` (this one by default); their
+    decorators register the report's figures, so a new figure module is imported without
+    an import added anywhere.
+
+    Args:
+        package: The package's dotted name.
+        path: Its folders (default: this package's ``__path__``).
+
+    Returns:
+        The modules' dotted names.
+    """
+    folders = __path__ if path is None else path
+    names = [
+        f"{package}.{module.name}"
+        for module in pkgutil.iter_modules(folders)
+        if module.name.endswith("_figures")
+    ]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+_load_figure_modules()
