@@ -10,8 +10,8 @@ reloads (``uirevision``).
 Every callback is a thin wrapper around a plain function of this module
 (:func:`study_choices`, :func:`overlay_view`, :func:`refresh_overlay`,
 :func:`show_trial`, :func:`figure_choices`, :func:`refresh_figure`), so the logic is
-tested without a browser. Dash serves its own
-scripts (``serve_locally``): the page loads nothing from another host.
+tested without a browser. Dash serves its own scripts (``serve_locally``): the page loads
+nothing from another host.
 """
 
 from __future__ import annotations
