@@ -1,14 +1,17 @@
 """A browsable dashboard of a results store (Dash), refreshing while a study runs.
 
 The page holds a study dropdown, a methods checklist, the Pareto front overlay of
-:func:`analysis.pareto_front_figure` (id ``overlay``) and a trial panel (id
-``trial-panel``) filled by clicking a point. A ``dcc.Interval`` reloads the study every
-few seconds; the overlay keeps its zoom across reloads (``uirevision``).
+:func:`analysis.pareto_front_figure` (id ``overlay``), a trial panel (id ``trial-panel``)
+filled by clicking a point, and a list of the report's registered figures (id ``figure``,
+see :mod:`analysis._figure_registry`) drawing the chosen one (id ``figure-view``). A
+``dcc.Interval`` reloads the study every few seconds; the figures keep their zoom across
+reloads (``uirevision``).
 
 Every callback is a thin wrapper around a plain function of this module
 (:func:`study_choices`, :func:`overlay_view`, :func:`refresh_overlay`,
-:func:`show_trial`), so the logic is tested without a browser. Dash serves its own
-scripts (``serve_locally``): the page loads nothing from another host.
+:func:`show_trial`, :func:`figure_choices`, :func:`refresh_figure`), so the logic is
+tested without a browser. Dash serves its own scripts (``serve_locally``): the page loads
+nothing from another host.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from analysis._compare import completed_trials, method_order
 from analysis._dashboard_panel import trial_panel
+from analysis._figure_registry import FIGURES, FigureContext, ReportFigure
 from analysis._figures import (
     is_message_figure,
     message_figure,
@@ -44,7 +48,10 @@ __all__ = [
     "StudySource",
     "clicked_trial_id",
     "create_app",
+    "figure_choices",
+    "figure_view",
     "overlay_view",
+    "refresh_figure",
     "refresh_overlay",
     "serve",
     "show_trial",
@@ -57,6 +64,9 @@ NO_METHODS = "Select at least one method"
 CLICK_HINT = "Click a point of the overlay to see its trial."
 OVERLAY_TITLE = "Pareto fronts per method"
 OVERLAY_HEIGHT = 520
+OVERLAY_FIGURE = "fig-overlay"
+"""The registered figure the overlay shows interactively: the figure list leaves it out."""
+NO_FIGURES = "No figures registered"
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem auto;
@@ -78,6 +88,8 @@ h1 { margin: 0 0 0.8rem; font-size: 1.5rem; }
                                    text-align: left; }
 pre { background: #f6f6f6; padding: 0.6rem; overflow: auto; max-height: 24rem; }
 pre.error { background: #fdecea; }
+#figures { margin-top: 2rem; }
+#figure { max-width: 28rem; }
 """
 
 _INDEX = """<!DOCTYPE html>
@@ -451,6 +463,91 @@ def clicked_trial_id(click_data: dict[str, Any] | None) -> int | None:
         return None
 
 
+def figure_choices() -> list[dict[str, str]]:
+    """The figure list's options: every registered figure but the overlay, in report order."""
+    return [
+        {"label": spec.title, "value": spec.id}
+        for spec in FIGURES.ordered()
+        if spec.id != OVERLAY_FIGURE
+    ]
+
+
+def _message_figures(message: str, figure_id: str = "", title: str = "") -> list[ReportFigure]:
+    return [ReportFigure(figure_id, title, message_figure(message, title))]
+
+
+def figure_view(frames: StudyFrames, figure_id: str) -> list[ReportFigure]:
+    """The registered figure ``figure_id`` of a loaded study, as the report draws it.
+
+    The context is the report's (level 90%, budget in trials, the study's
+    ``sparsity_levels``). A figure that cannot be drawn gives one message figure saying
+    why instead of breaking the page.
+
+    Args:
+        frames: The loaded study, evaluations included.
+        figure_id: A registered figure's id.
+
+    Returns:
+        Its figures (one, or several for builders such as one per method).
+    """
+    study = str(frames.studies[0]["name"]) if frames.studies else ""
+    try:
+        spec = FIGURES.get(figure_id)
+    except KeyError as error:
+        return _message_figures(str(error), figure_id)
+    config = (frames.studies[0].get("config") or {}) if frames.studies else {}
+    levels = (config.get("budget") or {}).get("sparsity_levels") or ()
+    try:
+        context = FigureContext.of(frames.trials, frames.evaluations, frames.objectives)
+        context = replace(context, levels=tuple(levels) or (context.sparsity,))
+        figures = spec.figures(context)
+    except Exception as error:  # one broken figure must not break the page
+        message = f"{spec.title} could not be drawn: {error}"
+        return _message_figures(message, spec.id, spec.title)
+    if not figures:
+        return _message_figures("Nothing to show for this study", spec.id, spec.title)
+    for figure in figures:
+        figure.figure.update_layout(uirevision=f"{study}:{figure.div_id}")
+    return figures
+
+
+def refresh_figure(
+    source: StudySource | StudyCatalog, study: str | None, figure_id: str | None
+) -> list[ReportFigure]:
+    """Loads ``study`` and builds the registered figure ``figure_id`` (see :func:`figure_view`).
+
+    Returns:
+        The figures, or one message figure when no study or figure is chosen or the study
+        cannot be read.
+    """
+    if not study:
+        return _message_figures("No study selected.")
+    if not figure_id:
+        return _message_figures(NO_FIGURES if not figure_choices() else "No figure selected.")
+    try:
+        frames = source.frames(study)
+    except StoreError as error:
+        return _message_figures(str(error), figure_id)
+    return figure_view(frames, figure_id)
+
+
+def _figure_graphs(figures: Sequence[ReportFigure]) -> list[html.Section]:
+    return [
+        html.Section(
+            [
+                html.H3(figure.title) if figure.title else None,
+                dcc.Graph(
+                    id=f"study-{figure.div_id}" if figure.div_id else "study-figure-message",
+                    figure=figure.figure,
+                    config={"displaylogo": False},
+                ),
+            ],
+            className="study-figure",
+        )
+        for figure in figures
+    ]
+
+
 def _hint(text: str = CLICK_HINT, class_name: str = "note") -> html.Div:
     return html.Div(html.P(text, className=class_name))
 
@@ -517,7 +614,26 @@ def _layout(refresh_s: float) -> html.Div:
                 disabled=refresh_s <= 0,
             ),
             html.Div(_hint(), id="trial-panel"),
+            _figures_section(),
         ]
+    )
+
+
+def _figures_section() -> html.Div:
+    options = figure_choices()
+    return html.Div(
+        [
+            html.H2("Figures"),
+            dcc.Dropdown(
+                id="figure",
+                options=options,
+                value=options[0]["value"] if options else None,
+                clearable=False,
+                searchable=True,
+            ),
+            html.Div(id="figure-view"),
+        ],
+        id="figures",
     )
 
 
@@ -593,6 +709,15 @@ def create_app(
         if ctx.triggered_id == "study":
             return _hint()
         return show_trial(source, chosen, click_data)
+
+    @app.callback(
+        Output("figure-view", "children"),
+        Input("study", "value"),
+        Input("figure", "value"),
+        Input("refresh", "n_intervals"),
+    )
+    def _figure(chosen: str | None, figure_id: str | None, _: int | None) -> Any:
+        return _figure_graphs(refresh_figure(source, chosen, figure_id))
 
     return app
 

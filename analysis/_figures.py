@@ -30,6 +30,7 @@ from analysis._compare import (
     method_fronts,
     method_order,
 )
+from analysis._figure_registry import FIGURES, FigureContext, ReportFigure, unique_slug
 from analysis._tables import select_at_sparsity
 
 __all__ = [
@@ -632,3 +633,61 @@ def parallel_coordinates_figure(
     )
     fig.update_layout(title=html.escape(title), template="plotly_white")
     return fig
+
+
+# --- the report's figures ------------------------------------------------------------------
+@FIGURES.figure("fig-overlay", "Pareto fronts", order=10)
+def _overlay(context: FigureContext) -> go.Figure:
+    return pareto_front_figure(context.trials, context.objectives)
+
+
+@FIGURES.figure("fig-task-metrics", "Task metrics", order=20)
+def _task_metrics(context: FigureContext) -> go.Figure:
+    return task_metrics_figure(context.trials, objectives=context.objectives)
+
+
+@FIGURES.figure("fig-components", "Sparsity allocation", order=30)
+def _components(context: FigureContext) -> go.Figure:
+    return component_sparsity_figure(
+        context.trials, sparsity=context.sparsity, objectives=context.objectives
+    )
+
+
+@FIGURES.figure("fig-hv-budget", "Hypervolume vs budget", order=40)
+def _hypervolume_budget(context: FigureContext) -> go.Figure:
+    return hypervolume_budget_figure(
+        context.trials, context.budget, context.objectives, context.reference
+    )
+
+
+@FIGURES.figure("fig-trajectories", "Thresholds and task weights", order=50)
+def _trajectories(context: FigureContext) -> go.Figure:
+    """The trials closest to the report's level; any trials when those learn no thresholds."""
+    trials, evaluations = context.trials, context.evaluations
+    chosen = (
+        select_at_sparsity(trials, context.sparsity, context.objectives, closest=True)
+        if len(trials)
+        else None
+    )
+    ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
+    figure = trajectories_figure(evaluations, ids)
+    if ids is not None and is_message_figure(figure):
+        figure = trajectories_figure(evaluations)
+    return figure
+
+
+@FIGURES.figure("fig-parcoords", "Hyperparameters", order=60)
+def _parallel_coordinates(context: FigureContext) -> list[ReportFigure]:
+    """One figure per method with searched hyperparameters (``fig-parcoords-<method>``);
+    ``fig-parcoords`` alone when no method has any."""
+    taken: set[str] = set()
+    figures = []
+    for method in method_order(completed_trials(context.trials, context.objectives)):
+        figure = parallel_coordinates_figure(context.trials, method, context.objectives)
+        if not is_message_figure(figure):
+            div_id = f"fig-parcoords-{unique_slug(method, taken)}"
+            figures.append(ReportFigure(div_id, f"Hyperparameters of {method}", figure))
+    if figures:
+        return figures
+    figure = parallel_coordinates_figure(context.trials, None, context.objectives)
+    return [ReportFigure("fig-parcoords", "Hyperparameters", figure)]

@@ -1,12 +1,13 @@
 """A single self-contained HTML report of a study, plus its tables as files.
 
 The report embeds plotly.js once (in the first figure) so it opens offline; every figure
-sits in a ``<div>`` with a stable id (``fig-overlay``, ``fig-task-metrics``,
-``fig-components``, ``fig-hv-budget``, ``fig-trajectories``, ``fig-parcoords-<method>`` per
-method with searched hyperparameters, or ``fig-parcoords`` when none has any; with two or
-more seeds ``fig-seed-fronts``; with DMTG trials ``fig-grouping-heatmap``,
-``fig-grouping-history`` and, with methods run on the grouped architecture,
-``fig-grouped-fronts``).
+sits in a ``<div>`` with a stable id. Under "Figures" come the registered figures
+(:data:`analysis._figure_registry.FIGURES`, in their order): ``fig-overlay``,
+``fig-task-metrics``, ``fig-components``, ``fig-hv-budget``, ``fig-trajectories``,
+``fig-parcoords-<method>`` per method with searched hyperparameters (``fig-parcoords`` when
+none has any) and any figure registered since. The sections follow: with two or more seeds
+``fig-seed-fronts``; with DMTG trials ``fig-grouping-heatmap``, ``fig-grouping-history``
+and, with methods run on the grouped architecture, ``fig-grouped-fronts``.
 Every string that comes from the study (names, parameters, errors) is HTML-escaped.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,27 +29,15 @@ from analysis._compare import (
     DEFAULT_OBJECTIVES,
     Objectives,
     best_at_sparsity_levels,
-    check_objectives,
     completed_trials,
-    method_order,
     method_summary,
-    objective_reference,
 )
-from analysis._figures import (
-    component_sparsity_figure,
-    hypervolume_budget_figure,
-    is_message_figure,
-    parallel_coordinates_figure,
-    pareto_front_figure,
-    task_metrics_figure,
-    trajectories_figure,
-)
+from analysis._figure_registry import FIGURES, FigureContext
 from analysis._levels import SeedComparisons, compare_seeds, level_sentences
 from analysis._levels import level_table as level_by_level_table
 from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
     paper_table,
-    select_at_sparsity,
     short_of_level_note,
     sparsity_level_table,
     to_csv,
@@ -94,15 +82,6 @@ class ReportPaths:
     tables: dict[str, Path] = field(default_factory=dict)
     images: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
-
-
-def _slug(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "method"
-    slug, k = base, 2
-    while slug in taken:
-        slug, k = f"{base}-{k}", k + 1
-    taken.add(slug)
-    return slug
 
 
 def _status_message(trials: pd.DataFrame, n_complete: int) -> str | None:
@@ -169,49 +148,6 @@ def _failed_table(trials: pd.DataFrame) -> pd.DataFrame:
         index=pd.Index(failed["trial_id"].to_numpy(), name="trial"),
     )
     return table
-
-
-def _figures(
-    trials: pd.DataFrame,
-    evaluations: pd.DataFrame | None,
-    objectives: Objectives,
-    sparsity: float,
-    budget: str,
-    reference: np.ndarray | None,
-) -> list[tuple[str, str, go.Figure]]:
-    """(div id, section title, figure) for every figure of the report."""
-    figures: list[tuple[str, str, go.Figure]] = [
-        ("fig-overlay", "Pareto fronts", pareto_front_figure(trials, objectives)),
-        ("fig-task-metrics", "Task metrics", task_metrics_figure(trials, objectives=objectives)),
-        (
-            "fig-components",
-            "Sparsity allocation",
-            component_sparsity_figure(trials, sparsity=sparsity, objectives=objectives),
-        ),
-        (
-            "fig-hv-budget",
-            "Hypervolume vs budget",
-            hypervolume_budget_figure(trials, budget, objectives, reference),
-        ),
-    ]
-    chosen = select_at_sparsity(trials, sparsity, objectives, closest=True) if len(trials) else None
-    ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
-    trajectories = trajectories_figure(evaluations, ids)
-    if ids is not None and is_message_figure(trajectories):
-        trajectories = trajectories_figure(evaluations)  # chosen trials learn no thresholds
-    figures.append(("fig-trajectories", "Thresholds and task weights", trajectories))
-    taken: set[str] = set()
-    parcoords = []
-    for method in method_order(completed_trials(trials, objectives)):
-        fig = parallel_coordinates_figure(trials, method, objectives)
-        if not is_message_figure(fig):  # a method without searched parameters is left out
-            div_id = f"fig-parcoords-{_slug(method, taken)}"
-            parcoords.append((div_id, f"Hyperparameters of {method}", fig))
-    if not parcoords:
-        fig = parallel_coordinates_figure(trials, None, objectives)
-        parcoords.append(("fig-parcoords", "Hyperparameters", fig))
-    figures += parcoords
-    return figures
 
 
 def _first_line(error: Exception) -> str:
@@ -339,12 +275,13 @@ def build_report(
     Returns:
         The paths written (see :class:`ReportPaths`).
     """
-    pairs = check_objectives(objectives)
+    context = FigureContext.of(
+        trials, evaluations, objectives, sparsity, budget, compared_levels or (sparsity,)
+    )
+    trials, pairs, reference = context.trials, context.objectives, context.reference
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trials = pd.DataFrame() if trials is None else trials
     done = completed_trials(trials, pairs)
-    reference = objective_reference(trials, pairs) if len(done) else None
     notes: list[str] = []
     message = _status_message(trials, len(done))
 
@@ -353,7 +290,7 @@ def build_report(
     level_table = sparsity_level_table(trials, levels)
     value = next((name for name, _ in pairs if name != "sparsity"), pairs[0][0])
     across = (
-        compare_seeds(trials, compared_levels or (sparsity,), pairs, value, reference)
+        compare_seeds(trials, context.levels, pairs, value, reference)
         if len(done)
         else SeedComparisons([], {})
     )
@@ -367,7 +304,7 @@ def build_report(
         tables.update({section.files[t]: section.tables[t] for t in section.files})
     table_paths = _write_tables(tables, out / "tables")
 
-    figures = _figures(trials, evaluations, pairs, sparsity, budget, reference)
+    figures = FIGURES.build(context)
     extra_figures = [figure for section in sections for figure in section.figures]
     images: list[Path] = []
     if export_images:

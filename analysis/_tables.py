@@ -18,7 +18,6 @@ import pandas as pd
 from analysis._compare import (
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
-    LEVEL_TOLERANCE,
     Objectives,
     _require,
     best_at_sparsity_levels,
@@ -27,6 +26,7 @@ from analysis._compare import (
     method_order,
     without_reference,
 )
+from study._levels import LEVEL_TOLERANCE
 
 __all__ = [
     "MISSING",

@@ -8,8 +8,8 @@ from ray.tune import Callback
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analysis import LEVEL_TOLERANCE
 from study._console import console
+from study._levels import LEVEL_TOLERANCE
 from study._tune_config import ERROR_KEY, FINAL_KEY, route_of
 
 if TYPE_CHECKING:

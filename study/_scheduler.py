@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from analysis._pareto import crowding_distance, non_dominated_sort
+from study._pareto import crowding_distance, non_dominated_sort
 from trials.registry import Registry
 
 if TYPE_CHECKING:

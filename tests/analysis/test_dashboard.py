@@ -16,13 +16,17 @@ from typing import Any
 import pytest
 from dash import dcc
 
+from analysis import FIGURES
 from analysis._dashboard import (
     NO_METHODS,
+    OVERLAY_FIGURE,
     StudyCatalog,
     StudySource,
     clicked_trial_id,
     create_app,
+    figure_choices,
     overlay_view,
+    refresh_figure,
     refresh_overlay,
     show_trial,
     study_choices,
@@ -32,6 +36,7 @@ from analysis._figures import is_message_figure
 from analysis._load import load_study
 from study.cli import main
 from study.store import ResultStore
+from tests.analysis.throwaway import THROWAWAY_TITLE
 
 OBJECTIVES = [("delta_t", "maximize"), ("sparsity", "maximize")]
 PASSWORD = "s3cret-pw"
@@ -297,6 +302,52 @@ def test_app_layout_and_callbacks(url: str) -> None:
     assert "https://" not in body
     with pytest.raises(ValueError, match="refresh_s must be >= 0 seconds; got -1"):
         create_app(url, refresh_s=-1)
+
+
+def _component(app: Any, component_id: str) -> Any:
+    return next(c for c in app.layout._traverse() if getattr(c, "id", None) == component_id)
+
+
+def test_the_figure_list_offers_every_registered_figure(source: StudySource, url: str) -> None:
+    app = create_app(url, study="demo", refresh_s=0)
+    listed = _component(app, "figure")
+    registered = [spec.id for spec in FIGURES.ordered()]
+    assert [o["value"] for o in listed.options] == [i for i in registered if i != OVERLAY_FIGURE]
+    assert listed.value == listed.options[0]["value"]
+    assert "figure-view.children" in " ".join(app.callback_map)
+    for option in listed.options:
+        figures = refresh_figure(source, "demo", option["value"])
+        assert figures, option
+        assert all(not is_message_figure(f.figure) for f in figures), option
+        assert all(f.figure.layout.uirevision == f"demo:{f.div_id}" for f in figures)
+    parcoords = refresh_figure(source, "demo", "fig-parcoords")
+    assert [f.div_id for f in parcoords] == ["fig-parcoords-adapmtl", "fig-parcoords-magnitude"]
+
+
+def test_the_figure_list_says_why_nothing_is_drawn(source: StudySource) -> None:
+    def message(study: str | None, figure_id: str | None) -> str:
+        (figure,) = refresh_figure(source, study, figure_id)
+        assert is_message_figure(figure.figure)
+        return str(figure.figure.layout.meta["message"])
+
+    assert message(None, "fig-task-metrics") == "No study selected."
+    assert message("demo", None) == "No figure selected."
+    assert "unknown study 'nope'" in message("nope", "fig-task-metrics")
+    assert message("demo", "fig-nope").startswith("unknown report figure 'fig-nope'; choose one of")
+    assert "No completed trials" in message("broken", "fig-components")
+
+
+def test_a_registered_figure_joins_the_dashboard(
+    source: StudySource, url: str, throwaway_figure: str
+) -> None:
+    listed = _component(create_app(url, study="demo", refresh_s=0), "figure")
+    assert {"label": THROWAWAY_TITLE, "value": throwaway_figure} in listed.options
+    assert figure_choices()[-1]["value"] == throwaway_figure  # order 65: the last one
+    (figure,) = refresh_figure(source, "demo", throwaway_figure)
+    assert (figure.div_id, figure.title) == (throwaway_figure, THROWAWAY_TITLE)
+    bars = figure.figure.data[0]
+    assert list(bars.x) == ["dense", "adapmtl", "magnitude"]  # the failed adapmtl trial is out
+    assert list(bars.y) == [1, 3, 3]
 
 
 def test_dashboard_does_not_import_torch(repo_root: Path) -> None:

@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analysis import build_report
+from analysis import FIGURES, FigureContext, build_report
+from tests.analysis.throwaway import THROWAWAY_TITLE, throwaway_counts
 
 BUNDLE_MARKER = "* plotly.js v"  # the header comment of the embedded plotly.js bundle
 BASE_IDS = ("fig-overlay", "fig-task-metrics", "fig-components", "fig-hv-budget")
@@ -83,6 +84,37 @@ def make_evaluations(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _ids(text: str) -> set[str]:
     return set(re.findall(r'<div id="(fig-[^"]+)"', text))
+
+
+def _figure_ids(text: str) -> list[str]:
+    """Figure ids in page order from the "Figures" heading on (sections included)."""
+    return re.findall(r'<div id="(fig-[^"]+)"', text.split("<h2>Figures</h2>", 1)[1])
+
+
+def test_the_figures_are_the_registered_ones_in_their_order(tmp_path: Path) -> None:
+    trials = make_trials()
+    evaluations = make_evaluations(trials)
+    paths = build_report(trials, evaluations, "s", tmp_path, export_images=False, sparsity=0.8)
+    built = FIGURES.build(FigureContext.of(trials, evaluations, sparsity=0.8))
+    expected = [figure.div_id for figure in built]
+    assert _figure_ids(paths.html.read_text(encoding="utf-8")) == [*expected, "fig-seed-fronts"]
+    registered = [spec.id for spec in FIGURES.ordered()]
+    assert registered[: len(BASE_IDS)] == list(BASE_IDS)  # the built-in figures come first
+    assert {"fig-trajectories", "fig-parcoords"} <= set(registered)
+
+
+def test_a_registered_figure_joins_the_report(tmp_path: Path, throwaway_figure: str) -> None:
+    trials = make_trials()
+    paths = build_report(trials, make_evaluations(trials), "s", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    ids = _figure_ids(text)
+    # order 65: after the hyperparameter figures (60), before the sections' figures
+    assert ids.index(throwaway_figure) == ids.index("fig-parcoords-magnitude") + 1
+    assert ids[-1] == "fig-seed-fronts" and ids[0] == "fig-overlay"
+    assert f"<h3>{THROWAWAY_TITLE}</h3>" in text
+    counts = throwaway_counts(FigureContext.of(trials))
+    assert counts == {"dense": 1, "adapmtl": 8, "magnitude": 8}
+    assert '"x":["dense","adapmtl","magnitude"]' in text
 
 
 def test_full_report(tmp_path: Path) -> None:
