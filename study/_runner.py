@@ -71,12 +71,21 @@ def is_final_failure(error: str | None) -> bool:
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     """Optuna's RDB storage in the results database (same URL, its own tables)."""
+    from sqlalchemy import event
+
     from study._faults import RetryingRDBStorage
+    from study.store._engine import sqlite_pragmas
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    if not url.startswith("sqlite"):
+        return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    engine_kwargs["connect_args"] = {"timeout": 60}
+    storage = RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    # As the results store: WAL without an fsync per commit (Optuna commits several
+    # times per trial); connections opened before the listener are dropped.
+    event.listen(storage.engine, "connect", sqlite_pragmas)
+    storage.engine.dispose()
+    return storage
 
 
 @contextlib.contextmanager
@@ -459,5 +468,9 @@ class StudyRunner:
                 verbose=1 if self.verbose else 0,
             ),
         )
-        tuner.fit()
+        try:
+            tuner.fit()
+            recorder.flush()  # every result stored before the runs are closed
+        finally:
+            recorder.close()
         return router.ready_seeds

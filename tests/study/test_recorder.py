@@ -117,6 +117,7 @@ def test_a_started_trial_is_stored_once_with_its_config_and_route(store: ResultS
     trial = tune_trial("t3", "magnitude")
     callback.on_trial_start(0, [], trial)
     callback.on_trial_start(0, [], trial)  # Tune may start a retried trial again
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert (stored.method, stored.status, stored.is_reference) == ("magnitude", "RUNNING", False)
     assert stored.params == {"target_sparsity": 0.9}
@@ -132,6 +133,7 @@ def test_evaluations_then_the_final_outcome(store: ResultStore) -> None:
     callback.on_trial_result(0, [], trial, {"evaluation": EVALUATION, **where})
     final = result_outcome(RESULT, 2.0)
     callback.on_trial_result(0, [], trial, {FINAL_KEY: final, "delta_t": -4.0, **where})
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert stored.status == "COMPLETE" and stored.finished_at is not None
     assert (stored.host, stored.node_id) == ("node-a", "abc")
@@ -147,6 +149,7 @@ def test_a_finished_reference_is_posted_on_the_board(store: ResultStore) -> None
     trial = tune_trial("r0", "dense", reference=True)
     callback.on_trial_result(0, [], trial, {FINAL_KEY: result_outcome(RESULT, 1.0)})
     assert parts["board"].post.calls == [(0, METRICS)]
+    callback.flush()
     assert store.trials_of("s")[0].is_reference
 
 
@@ -154,6 +157,7 @@ def test_a_trial_that_reports_an_error_is_stored_failed(store: ResultStore) -> N
     callback, parts = recorder(store)
     trial = tune_trial("r0", "dense", reference=True)
     callback.on_trial_result(0, [], trial, {ERROR_KEY: "TrialDiverged: loss nan"})
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert (stored.status, stored.error) == ("FAILED", "TrialDiverged: loss nan")
     assert parts["board"].fail.calls == [(0, "TrialDiverged: loss nan")]
@@ -170,6 +174,7 @@ def test_a_trial_lost_in_ray_is_stored_failed_with_its_error_and_search_problem(
     trial.error_file = str(error_file)
     router.problems["t1"] = "Optuna was told nothing: storage unreachable"
     callback.on_trial_error(0, [], trial)
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert stored.status == "FAILED"
     assert stored.error == "ray.exceptions.NodeDiedError: node gone"
@@ -181,6 +186,7 @@ def test_an_unreadable_error_file_still_fails_the_trial(store: ResultStore) -> N
     trial = tune_trial("t1", "magnitude")
     trial.error_file = "/nonexistent/error.txt"
     callback.on_trial_error(0, [], trial)
+    callback.flush()
     assert store.trials_of("s")[0].error == "trial failed in Ray (worker or node lost)"
 
 
@@ -191,6 +197,7 @@ def test_a_trial_stopped_early_is_stored_pruned_with_its_last_evaluation(
     trial = tune_trial("t2", "magnitude", share=0.5)
     callback.on_trial_result(0, [], trial, {"evaluation": EVALUATION})
     callback.on_trial_complete(0, [], trial)
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert (stored.status, stored.rung) == ("PRUNED", 1)
     assert (stored.iterations, stored.wall_time_s, stored.device_s) == (20, 4.0, 2.0)
@@ -204,6 +211,7 @@ def test_a_completed_trial_is_not_pruned_and_a_problem_is_kept(store: ResultStor
     callback.on_trial_result(0, [], trial, {FINAL_KEY: result_outcome(RESULT, 2.0)})
     router.problems["t0"] = "tell failed"
     callback.on_trial_complete(0, [], trial)
+    callback.flush()
     (stored,) = store.trials_of("s")
     assert (stored.status, stored.rung, stored.search_error) == ("COMPLETE", None, "tell failed")
 
