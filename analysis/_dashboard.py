@@ -129,6 +129,7 @@ class StudySource:
         self.url = url
         self._store: ResultStore | None = None
         self._lock = threading.Lock()
+        self._frames: dict[tuple[str, bool], tuple[Any, StudyFrames]] = {}
 
     def _use(self, work: Callable[[ResultStore], T]) -> T:
         with self._lock:
@@ -156,12 +157,22 @@ class StudySource:
         return self._use(list_studies)
 
     def frames(self, study: str, *, evaluations: bool = True) -> StudyFrames:
-        """The loaded study.
+        """The loaded study, read again only when it changed since the last call.
 
         Raises:
             StoreError: the database is unreachable or has no such study.
         """
-        return self._use(lambda store: load_study(store, study, evaluations=evaluations))
+
+        def read(store: ResultStore) -> StudyFrames:
+            version = store.study_version(study)
+            cached = self._frames.get((study, evaluations))
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            frames = load_study(store, study, evaluations=evaluations)
+            self._frames[(study, evaluations)] = (version, frames)
+            return frames
+
+        return self._use(read)
 
     def url_of(self, study: str) -> str:
         """The database URL holding ``study``."""

@@ -43,6 +43,8 @@ def _flattened(stored: Sequence[ColumnInfo]) -> tuple[ColumnInfo, ...]:
     return tuple(c for c in stored if c.prefix is not None)
 
 
+#: The stored trial columns the frame shows (kept whole or flattened).
+_IN_FRAME = tuple(c for c in STORED_TRIAL_COLUMNS if c.kind is not Kind.JSON or c.keep or c.prefix)
 #: Fixed columns of the trials frame, in order.
 TRIAL_COLUMNS: tuple[str, ...] = _fixed(TRIAL_KEYS, STORED_TRIAL_COLUMNS)
 #: Fixed columns of the evaluations frame, in order.
@@ -83,7 +85,11 @@ class StudyFrames:
 
 
 def load_study(
-    url: str | ResultStore, study: str | Sequence[str], *, evaluations: bool = True
+    url: str | ResultStore,
+    study: str | Sequence[str],
+    *,
+    evaluations: bool = True,
+    configs: bool = True,
 ) -> StudyFrames:
     """Loads one or several studies of a results store.
 
@@ -91,6 +97,8 @@ def load_study(
         url: the store's SQLAlchemy URL, or an open :class:`~study.store.ResultStore`.
         study: a study name or several (their trials are concatenated).
         evaluations: also load the periodic evaluations (skip for a faster load).
+        configs: also load each trial's whole ``config`` column (skip for a faster load;
+            the frame then has no ``config`` column).
 
     Returns:
         The trials and evaluations frames and the studies' metadata.
@@ -105,7 +113,8 @@ def load_study(
     store, owned = _open(url)
     try:
         records = [store.get_study(name) for name in names]
-        trials = _frame(store.trial_columns(names), TRIAL_KEYS, STORED_TRIAL_COLUMNS)
+        stored = tuple(c for c in _IN_FRAME if configs or c.name != "config")
+        trials = _frame(store.trial_columns(names, [c.name for c in stored]), TRIAL_KEYS, stored)
         evaluation_columns = store.evaluation_columns(names if evaluations else [])
         evals = _frame(evaluation_columns, EVALUATION_KEYS, STORED_EVALUATION_COLUMNS)
     finally:

@@ -238,7 +238,7 @@ def print_status(url: str, study: str) -> None:
 
     from analysis import load_study, method_summary
 
-    frames = load_study(url, study)
+    frames = load_study(url, study, evaluations=False, configs=False)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
     name, _, level = headline_objective(objectives)
@@ -477,7 +477,7 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
     if fmt not in EXPORT_FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(EXPORT_FORMATS)} but got {fmt!r}")
     url = existing_study_url(study, db)
-    frames = load_study(url, study)
+    frames = load_study(url, study, evaluations=False)
     objectives = [tuple(o) for o in frames.studies[0]["objectives"]]
     table = frames.trials.copy()
     flags = method_fronts(table, objectives).set_index("trial_id")

@@ -23,18 +23,20 @@ TRIAL_KEYS = ("study", "method", "trial_id", "number")
 EVALUATION_KEYS = ("study", "method", "trial_id", "seed")
 
 
-def read_trials(session: Session, study_ids: Sequence[int]) -> dict[str, list[Any]]:
-    """Every trial of the studies, by id: :data:`TRIAL_KEYS` then every stored column."""
+def read_trials(
+    session: Session, study_ids: Sequence[int], stored: tuple[ColumnInfo, ...] = TRIAL_COLUMNS
+) -> dict[str, list[Any]]:
+    """Every trial of the studies, by id: :data:`TRIAL_KEYS` then the ``stored`` columns."""
     t, m = TrialRow, MethodRunRow
     keys = (StudyRow.name, m.method, t.id, t.number)
     query = (
-        select(*keys, *_selected(t, TRIAL_COLUMNS))
+        select(*keys, *_selected(t, stored))
         .join(m, t.method_run_id == m.id)
         .join(StudyRow, m.study_id == StudyRow.id)
         .where(m.study_id.in_(study_ids))
         .order_by(t.id)
     )
-    return _columns(session, query, TRIAL_KEYS, TRIAL_COLUMNS)
+    return _columns(session, query, TRIAL_KEYS, stored)
 
 
 def read_evaluations(session: Session, study_ids: Sequence[int]) -> dict[str, list[Any]]:
@@ -115,3 +117,22 @@ def _parse_one(value: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return None
+
+
+def study_version(session: Session, study_id: int) -> tuple[Any, ...]:
+    """What changes whenever the study's trials or evaluations do: trials per status, the
+    last trial id and finish time, and the last evaluation id (a few aggregates, cheap)."""
+    t, m = TrialRow, MethodRunRow
+    runs = select(m.id).where(m.study_id == study_id)
+    statuses = session.execute(
+        select(t.status, func.count(t.id), func.max(t.id), func.max(t.finished_at))
+        .where(t.method_run_id.in_(runs))
+        .group_by(t.status)
+        .order_by(t.status)
+    ).all()
+    trials = select(t.id).where(t.method_run_id.in_(runs))
+    last_evaluation = session.scalar(
+        select(func.max(EvaluationRow.id)).where(EvaluationRow.trial_id.in_(trials))
+    )
+    status = session.scalar(select(StudyRow.status).where(StudyRow.id == study_id))
+    return (status, tuple(map(tuple, statuses)), last_evaluation)

@@ -15,7 +15,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from study.store._bulk import count_statuses, list_methods, read_evaluations, read_trials
+from study.store._bulk import (
+    count_statuses,
+    list_methods,
+    read_evaluations,
+    read_trials,
+    study_version,
+)
 from study.store._engine import create_store_engine, parse_url, sqlite_path
 from study.store._errors import StoreError
 from study.store._leases import DriverLeases
@@ -706,17 +712,33 @@ class ResultStore(DriverLeases):
         return self._runner.run(work, write=True)
 
     # --- bulk reads (analysis) -------------------------------------------------------
-    def trial_columns(self, studies: Sequence[str]) -> dict[str, list[Any]]:
+    def trial_columns(
+        self, studies: Sequence[str], columns: Sequence[str] | None = None
+    ) -> dict[str, list[Any]]:
         """Every trial of ``studies`` column by column, in id order: ``study``,
         ``method``, ``trial_id``, ``number``, then every stored column of
-        :class:`~study.store.TrialRecord` (JSON parsed)."""
-        return self._runner.run(lambda s: read_trials(s, self._study_ids(s, studies)))
+        :class:`~study.store.TrialRecord` (JSON parsed), or only those named in
+        ``columns``."""
+        stored = TRIAL_COLUMNS
+        if columns is not None:
+            unknown = sorted(set(columns) - set(TRIAL_FIELDS))
+            if unknown:
+                raise StoreError(
+                    unknown_name_message("trial field", unknown[0], list(TRIAL_FIELDS))
+                )
+            stored = tuple(info for info in TRIAL_COLUMNS if info.name in columns)
+        return self._runner.run(lambda s: read_trials(s, self._study_ids(s, studies), stored))
 
     def evaluation_columns(self, studies: Sequence[str]) -> dict[str, list[Any]]:
         """Every evaluation of ``studies`` column by column, by trial and iteration:
         ``study``, ``method``, ``trial_id``, ``seed``, then every stored column of
         :class:`~study.store.EvaluationRecord`."""
         return self._runner.run(lambda s: read_evaluations(s, self._study_ids(s, studies)))
+
+    def study_version(self, study: str) -> tuple[Any, ...]:
+        """A value that changes whenever the study's status, trials or evaluations change
+        (for readers that reload only then, such as the dashboard)."""
+        return self._runner.run(lambda s: study_version(s, self._study_id(s, study)))
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Study name -> trial status -> how many trials (studies with trials only)."""

@@ -465,3 +465,19 @@ def test_a_study_whose_driver_died_says_so(url: str, source: StudySource) -> Non
     with ResultStore(url) as store:
         store.acquire_lease("demo", stale_after_s=30)  # this process drives it now
     assert "driver not running" not in refresh_overlay(source, "demo").status
+
+
+def test_a_study_is_read_again_only_when_it_changed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cache.db"
+    with ResultStore(url) as store:
+        store.create_study("live", {"name": "live"}, OBJECTIVES)
+        run = store.start_method_run("live", "magnitude", 0)
+        store.add_trial(run, params={}, **_result(0.5, -1.0))
+    source = StudySource(url)
+    first = source.frames("live", evaluations=False)
+    assert source.frames("live", evaluations=False) is first  # unchanged: not read again
+    with ResultStore(url) as store:
+        store.add_trial(run, params={}, **_result(0.9, -3.0))
+    again = source.frames("live", evaluations=False)
+    assert again is not first and len(again.trials) == 2
+    source.close()
