@@ -235,19 +235,21 @@ def _frame(
 
 def _flat_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Each row's mapping with nested mappings joined: ``{task: {metric: v}}`` ->
-    ``{"task:metric": v}``."""
+    ``{"task:metric": v}`` (rows that nest nothing are passed as they are)."""
     flat = []
     for row in rows:
         if not isinstance(row, dict):
             flat.append({})
-            continue
-        entry: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, dict):
-                entry.update({f"{key}:{name}": v for name, v in value.items()})
-            else:
-                entry[key] = value
-        flat.append(entry)
+        elif not any(isinstance(value, dict) for value in row.values()):
+            flat.append(row)
+        else:
+            entry: dict[str, Any] = {}
+            for key, value in row.items():
+                if isinstance(value, dict):
+                    entry.update({f"{key}:{name}": inner for name, inner in value.items()})
+                else:
+                    entry[key] = value
+            flat.append(entry)
     return flat
 
 
