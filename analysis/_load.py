@@ -233,23 +233,21 @@ def _frame(
     return pd.concat([base, flat], axis=1)
 
 
-def _flat_rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Each row's mapping with nested mappings joined: ``{task: {metric: v}}`` ->
-    ``{"task:metric": v}`` (rows that nest nothing are passed as they are)."""
+def _flat_rows(rows: Sequence[Any]) -> Sequence[Any]:
+    """The column's mappings with nested mappings joined: ``{task: {metric: v}}`` ->
+    ``{"task:metric": v}`` (a column whose first mapping nests nothing is passed as it is)."""
+    first = next((row for row in rows if isinstance(row, dict) and row), None)
+    if first is None or not any(isinstance(value, dict) for value in first.values()):
+        return rows
     flat = []
     for row in rows:
-        if not isinstance(row, dict):
-            flat.append({})
-        elif not any(isinstance(value, dict) for value in row.values()):
-            flat.append(row)
-        else:
-            entry: dict[str, Any] = {}
-            for key, value in row.items():
-                if isinstance(value, dict):
-                    entry.update({f"{key}:{name}": inner for name, inner in value.items()})
-                else:
-                    entry[key] = value
-            flat.append(entry)
+        entry: dict[str, Any] = {}
+        for key, value in (row or {}).items():
+            if isinstance(value, dict):
+                entry.update({f"{key}:{name}": inner for name, inner in value.items()})
+            else:
+                entry[key] = value
+        flat.append(entry)
     return flat
 
 

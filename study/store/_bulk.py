@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -105,8 +106,12 @@ def _columns(
 
 def _parse_json(texts: Sequence[str | None]) -> list[Any]:
     try:
-        return list(json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]"))
-    except (TypeError, ValueError):  # a driver that returned parsed values, or bad text
+        whole = "[" + ",".join("null" if t is None else t for t in texts) + "]"
+    except TypeError:  # a driver that returned parsed values
+        return [_parse_one(t) for t in texts]
+    try:
+        return list(orjson.loads(whole))
+    except orjson.JSONDecodeError:  # NaN written by another JSON writer, or bad text
         return [_parse_one(t) for t in texts]
 
 
