@@ -151,6 +151,7 @@ class StoreRecorder(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
         error = _error_text(trial)
+        self.last_evaluation.pop(trial.trial_id, None)
         self._update(trial, status="FAILED", error=error, finished_at=datetime.now(UTC))
         self.finished[trial.trial_id] = "FAILED"
         self._post_reference(trial, None, error)
@@ -168,13 +169,13 @@ class StoreRecorder(Callback):
         """Stores a failed ``tell``; a trial the scheduler stopped early is stored PRUNED
         with its last evaluation."""
         self._store_search_problem(trial)
+        last = self.last_evaluation.pop(trial.trial_id, None)  # kept for running trials only
         if trial.trial_id in self.finished or self.scheduler is None:
             return
         rung = self.scheduler.stopped_rung(trial.trial_id)
         if rung is None:
             return
         fields: dict[str, Any] = {"status": "PRUNED", "rung": rung}
-        last = self.last_evaluation.get(trial.trial_id)
         if last is not None:
             fields.update(evaluation_outcome(last, route_of(trial.config).device_share))
         self._update(trial, **fields, finished_at=datetime.now(UTC))

@@ -202,6 +202,7 @@ def test_a_trial_stopped_early_is_stored_pruned_with_its_last_evaluation(
     assert (stored.status, stored.rung) == ("PRUNED", 1)
     assert (stored.iterations, stored.wall_time_s, stored.device_s) == (20, 4.0, 2.0)
     assert (stored.sparsity, stored.delta_t, stored.metrics) == (0.8, -3.0, METRICS)
+    assert callback.last_evaluation == {}  # held for running trials only
 
 
 def test_a_completed_trial_is_not_pruned_and_a_problem_is_kept(store: ResultStore) -> None:
