@@ -18,6 +18,9 @@ from study.store._models import EvaluationRow, MethodRunRow, StudyRow, TrialRow
 from study.store._records import EVALUATION_COLUMNS, TRIAL_COLUMNS
 from study.store._schema import ColumnInfo, Kind
 
+#: The trial and evaluation tables' columns, by name.
+TRIALS = TrialRow.__table__.c
+EVALUATIONS = EvaluationRow.__table__.c
 #: The columns :func:`read_trials` returns before the stored ones.
 TRIAL_KEYS = ("study", "method", "trial_id", "number")
 #: The columns :func:`read_evaluations` returns before the stored ones.
@@ -28,7 +31,7 @@ def read_trials(
     session: Session, study_ids: Sequence[int], stored: tuple[ColumnInfo, ...] = TRIAL_COLUMNS
 ) -> dict[str, list[Any]]:
     """Every trial of the studies, by id: :data:`TRIAL_KEYS` then the ``stored`` columns."""
-    t, m = TrialRow, MethodRunRow
+    t, m = TRIALS, MethodRunRow
     keys = (StudyRow.name, m.method, t.id, t.number)
     query = (
         select(*keys, *_selected(t, stored))
@@ -43,11 +46,11 @@ def read_trials(
 def read_evaluations(session: Session, study_ids: Sequence[int]) -> dict[str, list[Any]]:
     """Every evaluation of the studies, by trial and iteration: :data:`EVALUATION_KEYS` then
     every stored column."""
-    e, t, m = EvaluationRow, TrialRow, MethodRunRow
+    e, t, m = EVALUATIONS, TRIALS, MethodRunRow
     keys = (StudyRow.name, m.method, t.id, t.seed)
     query = (
         select(*keys, *_selected(e, EVALUATION_COLUMNS))
-        .join(t, e.trial_id == t.id)
+        .join(TrialRow, e.trial_id == t.id)
         .join(m, t.method_run_id == m.id)
         .join(StudyRow, m.study_id == StudyRow.id)
         .where(m.study_id.in_(study_ids))
@@ -59,10 +62,10 @@ def read_evaluations(session: Session, study_ids: Sequence[int]) -> dict[str, li
 def count_statuses(session: Session) -> dict[str, dict[str, int]]:
     """Study name -> trial status -> how many trials."""
     query = (
-        select(StudyRow.name, TrialRow.status, func.count(TrialRow.id))
-        .join(MethodRunRow, TrialRow.method_run_id == MethodRunRow.id)
+        select(StudyRow.name, TRIALS.status, func.count(TRIALS.id))
+        .join(MethodRunRow, TRIALS.method_run_id == MethodRunRow.id)
         .join(StudyRow, MethodRunRow.study_id == StudyRow.id)
-        .group_by(StudyRow.name, TrialRow.status)
+        .group_by(StudyRow.name, TRIALS.status)
     )
     counts: dict[str, dict[str, int]] = {}
     for study, status, count in session.execute(query):
@@ -127,7 +130,7 @@ def _parse_one(value: Any) -> Any:
 def study_version(session: Session, study_id: int) -> tuple[Any, ...]:
     """What changes whenever the study's trials or evaluations do: trials per status, the
     last trial id and finish time, and the last evaluation id (a few aggregates, cheap)."""
-    t, m = TrialRow, MethodRunRow
+    t, m = TRIALS, MethodRunRow
     runs = select(m.id).where(m.study_id == study_id)
     statuses = session.execute(
         select(t.status, func.count(t.id), func.max(t.id), func.max(t.finished_at))

@@ -177,6 +177,10 @@ class TrialRow(Base):
         UniqueConstraint("method_run_id", "number"),
         UniqueConstraint("method_run_id", "tune_trial_id"),
     )
+    #: The identity columns, typed (the others are the schema's, untyped here).
+    id: Mapped[int]
+    method_run_id: Mapped[int]
+    number: Mapped[int]
 
 
 class EvaluationRow(Base):
@@ -196,6 +200,8 @@ class EvaluationRow(Base):
         *schema_columns(EVALUATION_COLUMNS),
         UniqueConstraint("trial_id", "iteration"),
     )
+    id: Mapped[int]
+    trial_id: Mapped[int]
 
 
 class DriverLeaseRow(Base):

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from study.store._bulk import (
+    EVALUATIONS,
+    TRIALS,
     count_statuses,
     list_methods,
     read_evaluations,
@@ -535,7 +537,7 @@ class ResultStore(DriverLeases):
                 existing = session.scalar(
                     select(TrialRow.id).where(
                         TrialRow.method_run_id == run.id,
-                        TrialRow.tune_trial_id == str(tune_trial_id),
+                        TRIALS.tune_trial_id == str(tune_trial_id),
                     )
                 )
                 if existing is not None:
@@ -630,12 +632,12 @@ class ResultStore(DriverLeases):
         if method is not None:
             where.append(MethodRunRow.method == method)
         if seed is not None:
-            where.append(TrialRow.seed == seed)
+            where.append(TRIALS.seed == seed)
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            where.append(TrialRow.status.in_([TrialStatus(s).value for s in statuses]))
+            where.append(TRIALS.status.in_([TrialStatus(s).value for s in statuses]))
         if is_reference is not None:
-            where.append(TrialRow.is_reference.is_(is_reference))
+            where.append(TRIALS.is_reference.is_(is_reference))
         return where
 
     def trials_of(
@@ -703,7 +705,7 @@ class ResultStore(DriverLeases):
             )
             result = session.execute(
                 update(TrialRow)
-                .where(TrialRow.method_run_id.in_(runs), TrialRow.status.in_(_UNFINISHED))
+                .where(TrialRow.method_run_id.in_(runs), TRIALS.status.in_(_UNFINISHED))
                 .values(status=TrialStatus.FAILED.value, error=str(reason), finished_at=utcnow()),
                 execution_options={"synchronize_session": False},
             )
@@ -775,7 +777,7 @@ class ResultStore(DriverLeases):
                 raise StoreError(f"unknown trial {trial_id} in {self.url}")
             stored = set(
                 session.scalars(
-                    select(EvaluationRow.iteration).where(EvaluationRow.trial_id == trial_id)
+                    select(EVALUATIONS.iteration).where(EvaluationRow.trial_id == trial_id)
                 )
             )
             new = [
@@ -796,7 +798,7 @@ class ResultStore(DriverLeases):
             rows = session.scalars(
                 select(EvaluationRow)
                 .where(EvaluationRow.trial_id == trial_id)
-                .order_by(EvaluationRow.iteration)
+                .order_by(EVALUATIONS.iteration)
             )
             return [
                 EvaluationRecord(id=r.id, trial_id=r.trial_id, **_stored(r, EVALUATION_COLUMNS))
