@@ -39,6 +39,9 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     num_classes: int
     #: ``"nyu"`` or ``"taskonomy"``: which metric family evaluates this data set.
     metric_style: str
+    #: Whether :meth:`sample` draws a random augmentation from its seed (the training split
+    #: of a real data set with ``augment``); the trainer then draws one seed per sample.
+    augments: bool = False
 
     @abc.abstractmethod
     def __len__(self) -> int:
@@ -48,8 +51,13 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         """One sample, keys as described in the class docstring."""
 
+    def sample(self, index: int, seed: int | None = None) -> dict[str, torch.Tensor]:
+        """Sample ``index``, augmented as ``seed`` draws it when :attr:`augments` (the same
+        seed, the same augmentation); otherwise ``self[index]``."""
+        return self[index]
+
     def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch of samples stacked along a new first dimension."""
+        """A batch of samples stacked along a new first dimension (never augmented)."""
         samples = [self[int(i)] for i in indices]
         return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
 

@@ -9,6 +9,10 @@ Layout (Liu et al., "End-to-End Multi-Task Learning with Attention", CVPR 2019):
 
 The data set has no separate test split: ``test`` reads ``val`` (as the papers evaluate).
 Samples are read lazily; the folder structure is checked when the split is built.
+
+The paper setup (AdapMTL, DiSparse) trains on random 321x321 crops of the stored 480x640
+frames rescaled by 0.5-1.5 and mirrored: ``augment={"crop": 321}`` (see
+:class:`~trials.data.AugmentOptions`); the val split is then resized to 321x321.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from trials.data._augment import AugmentOptions
 from trials.data._base import DATASETS, IGNORE_INDEX, DatasetError
 from trials.data._common import (
     IMAGENET_MEAN,
@@ -31,6 +36,7 @@ from trials.data._common import (
     resize_sample,
     select_tasks,
     spatial,
+    split_sizes,
 )
 
 _TASKS = ("segment_semantic", "depth_zbuffer", "normal")
@@ -47,6 +53,9 @@ class NYUv2Options(BaseModel):
     tasks: tuple[str, ...] | None = Field(default=None, description="subset of the three tasks")
     resolution: int | tuple[int, int] | None = Field(
         default=None, description="resize to this size (int: square); None keeps the stored size"
+    )
+    augment: AugmentOptions | None = Field(
+        default=None, description="random scale, mirror and crop of the train split"
     )
 
 
@@ -68,6 +77,7 @@ class NYUv2Dataset(LazyDataset):
         num_classes: int = 13,
         tasks: tuple[str, ...] = _TASKS,
         resolution: int | tuple[int, int] | None = None,
+        augment: AugmentOptions | None = None,
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -101,7 +111,7 @@ class NYUv2Dataset(LazyDataset):
             if missing:
                 raise DatasetError(f"NYUv2 folder {folders[task]} has no file {missing[0]}")
             self._files[task] = [folders[task] / name for name in names]
-        super().__init__(len(images))
+        super().__init__(len(images), augment)
         self._load(0)  # fail now, with the file's name, if the arrays are malformed
 
     def _read(self, key: str, index: int) -> np.ndarray:
@@ -179,4 +189,5 @@ def nyuv2(split: str, root: str | None = None, **options: Any) -> NYUv2Dataset:
     tasks = select_tasks(parsed.tasks, _TASKS, owner)
     if root is None:
         raise DatasetError("data set 'nyuv2' needs its folder: set the dataset root")
-    return NYUv2Dataset(root, split, parsed.num_classes, tasks, parsed.resolution)
+    size, augment = split_sizes(parsed.resolution, parsed.augment, split)
+    return NYUv2Dataset(root, split, parsed.num_classes, tasks, size, augment)
