@@ -85,9 +85,12 @@ class TrialConfig(BaseModel):
     #: Model and images in ``channels_last`` memory layout (faster convolutions on GPUs
     #: with tensor cores).
     channels_last: bool = False
-    #: ``torch.compile`` the model for the training steps of a weight-pruning trial.
+    #: ``torch.compile`` the model for the training steps of a weight-pruning trial, with
+    #: ``compile_mode`` (inductor's modes) and ``compile_backend`` (a ``torch._dynamo``
+    #: backend: ``inductor``, ``cudagraphs``, ``aot_eager``, ``eager``).
     compile: bool = False
     compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
+    compile_backend: str = "inductor"
     #: Adam's betas (None: torch's (0.9, 0.999)); the AdapMTL and DiSparse trainers use
     #: (0.5, 0.999). A pruner whose optimizer groups set their own betas keeps them.
     adam_betas: tuple[float, float] | None = None

@@ -335,7 +335,8 @@ class Trainer:
         scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         forward: nn.Module = model
         if config.compile:  # after attach: the pruner's reparameterisation is traced too
-            forward = torch.compile(model, mode=config.compile_mode)  # type: ignore[assignment]
+            mode = config.compile_mode if config.compile_backend == "inductor" else None
+            forward = torch.compile(model, backend=config.compile_backend, mode=mode)  # type: ignore[assignment]
         for iteration in range(config.iterations):
             batch = self._take_batch()
             with self.autocast():
