@@ -38,6 +38,7 @@ from trials.data._celeba import (
     CelebADataset,
     CelebAOptions,
 )
+from trials.data._inspect import SplitSummary, inspect_split
 from trials.data._loading import (
     BatchStream,
     draw_keys,
@@ -79,6 +80,7 @@ __all__ = [
     "NYUv2Options",
     "SceneDataset",
     "ScenesOptions",
+    "SplitSummary",
     "TaskonomyDataset",
     "TaskonomyOptions",
     "attribute_groups",
@@ -88,6 +90,7 @@ __all__ = [
     "draw_keys",
     "generate_attributes",
     "held_out_batches",
+    "inspect_split",
     "load_batch",
     "load_split",
     "move_batch",

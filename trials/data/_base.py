@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import ClassVar
 
 import torch
 
@@ -42,6 +44,8 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     #: Whether :meth:`sample` draws a random augmentation from its seed (the training split
     #: of a real data set with ``augment``); the trainer then draws one seed per sample.
     augments: bool = False
+    #: Samples in each split of the data set's standard release (empty: none is standard).
+    standard_sizes: ClassVar[Mapping[str, int]] = MappingProxyType({})
 
     @abc.abstractmethod
     def __len__(self) -> int:

@@ -17,8 +17,10 @@ frames rescaled by 0.5-1.5 and mirrored: ``augment={"crop": 321}`` (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -69,6 +71,11 @@ def _numbered(folder: Path) -> list[Path]:
 
 class NYUv2Dataset(LazyDataset):
     """One split of preprocessed NYUv2 (metric style ``nyu``)."""
+
+    #: Samples of the standard splits (Silberman et al. 2012; ``test`` reads ``val``).
+    standard_sizes: ClassVar[Mapping[str, int]] = MappingProxyType(
+        {"train": 795, "val": 654, "test": 654}
+    )
 
     def __init__(
         self,
