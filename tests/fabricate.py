@@ -1,13 +1,16 @@
-"""Small real-format data sets written to disk: NYUv2 ``.npy`` folders and Tiny-Taskonomy
-PNG buildings, exactly in the layouts the loaders read (``trials.data._nyuv2`` and
-``trials.data._taskonomy``). Used by the loader tests, the example-config and
-``paretune check`` tests, and the loader benchmark."""
+"""Small real-format files written to disk: NYUv2 ``.npy`` folders and Tiny-Taskonomy PNG
+buildings, exactly in the layouts the loaders read (``trials.data._nyuv2`` and
+``trials.data._taskonomy``), and torchvision's ImageNet ResNet-34 state dict (random values,
+its key names and shapes). Used by the loader and initialisation tests, the example-config
+and ``paretune check`` tests, and the loader benchmark."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 #: Default frame size of fabricated samples (small: fast to write and to read).
@@ -79,3 +82,33 @@ def taskonomy_folder(
         for view in range(3 + b):
             write_frame(root / building, f"point_{view}_view_0", seed=10 * b + view, size=size)
     return root
+
+
+def batch_norm_state(state: OrderedDict, name: str, channels: int) -> None:
+    """The tensors of a torchvision ``BatchNorm2d`` called ``name``, added to ``state``."""
+    for key in ("weight", "bias", "running_mean", "running_var"):
+        state[f"{name}.{key}"] = torch.randn(channels)
+    state[f"{name}.num_batches_tracked"] = torch.tensor(0)
+
+
+def torchvision_resnet34() -> OrderedDict:
+    """The keys and shapes of ``torchvision.models.resnet34().state_dict()`` (BasicBlock
+    layers [3, 4, 6, 3]; ``downsample`` on the first block of layers 2-4; ``fc``)."""
+    state: OrderedDict = OrderedDict()
+    state["conv1.weight"] = torch.randn(64, 3, 7, 7)
+    batch_norm_state(state, "bn1", 64)
+    inplanes = 64
+    for layer, (planes, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), 1):
+        for block in range(blocks):
+            prefix = f"layer{layer}.{block}"
+            state[f"{prefix}.conv1.weight"] = torch.randn(planes, inplanes, 3, 3)
+            batch_norm_state(state, f"{prefix}.bn1", planes)
+            state[f"{prefix}.conv2.weight"] = torch.randn(planes, planes, 3, 3)
+            batch_norm_state(state, f"{prefix}.bn2", planes)
+            if block == 0 and layer > 1:
+                state[f"{prefix}.downsample.0.weight"] = torch.randn(planes, inplanes, 1, 1)
+                batch_norm_state(state, f"{prefix}.downsample.1", planes)
+            inplanes = planes
+    state["fc.weight"] = torch.randn(1000, 512)
+    state["fc.bias"] = torch.randn(1000)
+    return state
