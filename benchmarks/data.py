@@ -1,16 +1,26 @@
-"""Benchmark: data throughput on one core (``python benchmarks/data.py``).
+"""Benchmark: data throughput (``python benchmarks/data.py``).
 
 Each benchmark function returns a :class:`Measurement` (value, unit, target); ``main``
 runs every function listed in :data:`BENCHMARKS` and prints one line per measurement, e.g.
 ``scenes rendered: 812.3/s at 64x64 (target >= 500/s): ratio 1.62``. Add a measurement by
 decorating a function with :func:`benchmark`.
+
+The renderer and the trainers run on one core. The loader measurements read fabricated
+NYUv2 files at the stored 480x640 (``tests/fabricate.py``, in a temporary folder) through
+the training pipeline (random scale, mirror, 321x321 crop, batches of 16) with 0, 1 and 2
+``DataLoader`` workers of one thread each, then state the gain of the workers; with
+``--loader-only`` only those run.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,13 +135,91 @@ def _training_benchmark(backbone: str) -> Callable[[], Measurement]:
 for _backbone in ("resnet-tiny", "mobilenetv2", "deeplab-resnet34"):
     benchmark(_training_benchmark(_backbone))
 
+#: Worker counts of the loader measurements; the gain compares the last with the first.
+LOADER_WORKERS = (0, 1, 2)
+#: NYUv2's stored frame size, the training crop and the batch of the AdapMTL setup.
+NYUV2_SIZE, NYUV2_CROP, NYUV2_BATCH = (480, 640), 321, 16
+
+
+@functools.cache
+def fabricated_nyuv2(samples: int = 48) -> Path:
+    """A NYUv2 folder of ``samples`` training frames at 480x640 in a temporary folder
+    (removed when the process ends)."""
+    from tests.fabricate import nyuv2_folder
+
+    folder = Path(tempfile.mkdtemp(prefix="paretune-bench-nyuv2-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return nyuv2_folder(folder / "nyuv2", train=samples, val=2, size=NYUV2_SIZE)
+
+
+def loader_rate(workers: int, batches: int = 16) -> float:
+    """Training images per second the NYUv2 pipeline delivers with ``workers`` workers.
+
+    One warm-up batch first (it starts the workers); then ``batches`` batches are timed
+    while nothing else runs, so the rate is the loading pipeline's own.
+    """
+    from trials._config import LoaderOptions
+    from trials.data import BatchStream, build_dataset
+
+    torch.set_num_threads(1)
+    train = build_dataset(
+        "nyuv2", "train", root=str(fabricated_nyuv2()), augment={"crop": NYUV2_CROP}
+    )
+    options = LoaderOptions(num_workers=workers, prefetch_factor=2)
+    generator = torch.Generator().manual_seed(0)
+    stream = BatchStream(train, NYUV2_BATCH, generator, options, torch.device("cpu"))
+    try:
+        stream.next()
+        start = time.perf_counter()
+        for _ in range(batches):
+            stream.next()
+        return batches * NYUV2_BATCH / (time.perf_counter() - start)
+    finally:
+        stream.close()
+
+
+#: Rates measured in this run, by worker count (for the gain line).
+_LOADER_RATES: dict[int, float] = {}
+
+
+def _loader_benchmark(workers: int) -> Callable[[], Measurement]:
+    def measure() -> Measurement:
+        _LOADER_RATES[workers] = rate = loader_rate(workers)
+        detail = f"(NYUv2 480x640 .npy -> augmented 321x321 batches of 16, {workers} workers)"
+        return Measurement("loader", rate, " images/s", detail)
+
+    measure.__name__ = f"loader_{workers}_workers"
+    return measure
+
+
+def loader_gain() -> Measurement:
+    """Images/s with the most workers over images/s without workers (same run)."""
+    low, high = LOADER_WORKERS[0], LOADER_WORKERS[-1]
+    for workers in (low, high):
+        if workers not in _LOADER_RATES:
+            _LOADER_RATES[workers] = loader_rate(workers)
+    gain = _LOADER_RATES[high] / _LOADER_RATES[low]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0]
+    return Measurement(
+        f"loader gain of {high} workers",
+        gain,
+        "x",
+        f"over {low} workers on {cores} cores (load average {load:.1f} at the end)",
+    )
+
+
+LOADER_BENCHMARKS = [*(_loader_benchmark(w) for w in LOADER_WORKERS), loader_gain]
+BENCHMARKS.extend(LOADER_BENCHMARKS)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmarks and prints one line each; returns 1 if any misses its target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
+    parser.add_argument("--loader-only", action="store_true", help="only the loader measurements")
+    args = parser.parse_args(argv)
     measurements = []
-    for function in BENCHMARKS:
+    for function in LOADER_BENCHMARKS if args.loader_only else BENCHMARKS:
         measurement = function()
         print(measurement.line(), flush=True)
         measurements.append(measurement)

@@ -136,7 +136,7 @@ class NYUv2Dataset(LazyDataset):
             raise DatasetError(str(exc)) from None
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
-        image = image.astype(np.float32)
+        image = np.ascontiguousarray(image, dtype=np.float32)  # HxWx3 files: channels first
         if image.size and (image.min() < -0.01 or image.max() > 1.01):
             raise DatasetError(
                 f"image values must lie in [0, 1] (or be uint8) but {path} spans "
@@ -161,13 +161,13 @@ class NYUv2Dataset(LazyDataset):
             return torch.from_numpy(self._labels(array, path))
         channels = 3 if task == "normal" else 1
         try:
-            values = spatial(array, channels, str(path)).astype(np.float32)
+            values = np.ascontiguousarray(spatial(array, channels, str(path)), dtype=np.float32)
         except ValueError as exc:
             raise DatasetError(str(exc)) from None
-        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         if task == "depth_zbuffer":
             return torch.from_numpy(np.maximum(values, 0.0))
-        length = np.linalg.norm(values, axis=0, keepdims=True)
+        length = np.sqrt((values * values).sum(axis=0, keepdims=True))
         unit = np.divide(values, length, out=np.zeros_like(values), where=length > 1e-6)
         return torch.from_numpy(unit)
 
