@@ -8,8 +8,10 @@ decorating a function with :func:`benchmark`.
 The renderer and the trainers run on one core. The loader measurements read fabricated
 NYUv2 files at the stored 480x640 (``tests/fabricate.py``, in a temporary folder) through
 the training pipeline (random scale, mirror, 321x321 crop, batches of 16) with 0, 1 and 2
-``DataLoader`` workers of one thread each (best of three rounds), then state the gain of
-the workers; with ``--loader-only`` only those run.
+``DataLoader`` workers of one thread each (best of two rounds), alone and feeding a GPU
+whose training step takes :data:`GPU_STEP_S` per batch (the trial's process waits that
+long, as it does on a GPU), then state the gain of the workers in both; with
+``--loader-only`` only those run.
 """
 
 from __future__ import annotations
@@ -152,11 +154,18 @@ def fabricated_nyuv2(samples: int = 48) -> Path:
     return nyuv2_folder(folder / "nyuv2", train=samples, val=2, size=NYUV2_SIZE)
 
 
-def loader_rate(workers: int, batches: int = 8) -> float:
+#: Seconds of one training step the loader feeds in the second scenario: about what an
+#: A100 takes for DeepLab-ResNet34 at 321x321, batch 16 with AMP (``benchmarks/gpu.py``
+#: measures it on a GPU). The trial's process waits that long per batch, its CPU free.
+GPU_STEP_S = 0.15
+
+
+def loader_rate(workers: int, batches: int = 8, step_s: float = 0.0) -> float:
     """Training images per second the NYUv2 pipeline delivers with ``workers`` workers.
 
-    One warm-up batch first (it starts the workers); then ``batches`` batches are timed
-    while nothing else runs, so the rate is the loading pipeline's own.
+    One warm-up batch first (it starts the workers); then ``batches`` batches are timed.
+    With ``step_s`` the trial's process waits that long after each batch, as it does while
+    a GPU runs the training step, so loading overlaps with it exactly when workers load.
     """
     from trials._config import LoaderOptions
     from trials.data import BatchStream, build_dataset
@@ -173,49 +182,75 @@ def loader_rate(workers: int, batches: int = 8) -> float:
         start = time.perf_counter()
         for _ in range(batches):
             stream.next()
+            if step_s:
+                time.sleep(step_s)
         return batches * NYUV2_BATCH / (time.perf_counter() - start)
     finally:
         stream.close()
 
 
+#: The two scenarios: the loader alone, and the loader feeding a GPU's training steps.
+SCENARIOS = {"alone": 0.0, "feeding": GPU_STEP_S}
+
+
 @functools.cache
-def loader_rates(rounds: int = 3) -> dict[int, float]:
+def loader_rates(scenario: str, rounds: int = 2) -> dict[int, float]:
     """The best rate of each worker count over ``rounds`` rounds; the counts alternate in
     order from round to round, so that a change of load on a shared machine meets them all."""
     best = dict.fromkeys(LOADER_WORKERS, 0.0)
     for round_ in range(rounds):
         order = LOADER_WORKERS if round_ % 2 == 0 else LOADER_WORKERS[::-1]
         for workers in order:
-            best[workers] = max(best[workers], loader_rate(workers))
+            rate = loader_rate(workers, step_s=SCENARIOS[scenario])
+            best[workers] = max(best[workers], rate)
     return best
 
 
-def _loader_benchmark(workers: int) -> Callable[[], Measurement]:
+def _describe(scenario: str) -> str:
+    if SCENARIOS[scenario]:
+        return f"feeding a {SCENARIOS[scenario] * 1000:.0f} ms GPU step per batch"
+    return "alone"
+
+
+def _loader_benchmark(scenario: str, workers: int) -> Callable[[], Measurement]:
     def measure() -> Measurement:
-        rate = loader_rates()[workers]
-        detail = f"(NYUv2 480x640 .npy -> augmented 321x321 batches of 16, {workers} workers)"
+        rate = loader_rates(scenario)[workers]
+        detail = (
+            f"(NYUv2 480x640 .npy -> augmented 321x321 batches of 16, {workers} workers, "
+            f"{_describe(scenario)})"
+        )
         return Measurement("loader", rate, " images/s", detail)
 
-    measure.__name__ = f"loader_{workers}_workers"
+    measure.__name__ = f"loader_{scenario}_{workers}_workers"
     return measure
 
 
-def loader_gain() -> Measurement:
-    """Images/s with the most workers over images/s without workers (same run)."""
-    rates = loader_rates()
-    low, high = LOADER_WORKERS[0], LOADER_WORKERS[-1]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0]
-    return Measurement(
-        f"loader gain of {high} workers",
-        rates[high] / rates[low],
-        "x",
-        f"over {low} workers on {cores} cores, best of 3 alternating rounds (load average "
-        f"{load:.1f} at the end)",
+def _loader_gain(scenario: str) -> Callable[[], Measurement]:
+    def measure() -> Measurement:
+        rates = loader_rates(scenario)
+        low, high = LOADER_WORKERS[0], LOADER_WORKERS[-1]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        load = os.getloadavg()[0]
+        return Measurement(
+            f"loader gain of {high} workers, {_describe(scenario)}",
+            rates[high] / rates[low],
+            "x",
+            f"over {low} workers on {cores or os.cpu_count()} cores, best of 2 alternating "
+            f"rounds (load average {load:.1f} at the end)",
+        )
+
+    measure.__name__ = f"loader_gain_{scenario}"
+    return measure
+
+
+LOADER_BENCHMARKS = [
+    function
+    for scenario in SCENARIOS
+    for function in (
+        *(_loader_benchmark(scenario, w) for w in LOADER_WORKERS),
+        _loader_gain(scenario),
     )
-
-
-LOADER_BENCHMARKS = [*(_loader_benchmark(w) for w in LOADER_WORKERS), loader_gain]
+]
 BENCHMARKS.extend(LOADER_BENCHMARKS)
 
 

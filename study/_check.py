@@ -146,7 +146,7 @@ def check_config(config: StudyConfig, path: Path, report: Report) -> bool:
             "config",
             f"{path}: study {config.name!r}, methods {methods}; seeds "
             f"{', '.join(map(str, config.budget.seeds))}; {references + others} trials "
-            f"({references} dense references)",
+            f"({references} dense reference{'' if references == 1 else 's'})",
         )
     )
     return True
@@ -526,7 +526,7 @@ def estimate_cost(
     seeds = config.budget.seeds
     reference = "dense reference"
     # (label, timing key, run name, trials per seed, budget iterations)
-    kinds = [
+    kinds: list[tuple[str, str, str, int, int | None]] = [
         (spec.run_name, spec.name, spec.run_name, config.trials_for(spec.run_name), None)
         for spec in config.methods
     ]

@@ -133,9 +133,11 @@ def fit_trials(nodes: list[NodeInfo], cpus_per_trial: float, gpus_per_trial: flo
 def _probe(address: str) -> int:
     """Connects to ``address``, prints its alive nodes (or the error) and disconnects."""
     try:
+        import logging
+
         import ray
 
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         nodes = [
             {
                 "address": str(node["NodeManagerAddress"]),

@@ -28,10 +28,10 @@ class LoaderOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    num_workers: int = Field(0, ge=0)
+    num_workers: int = Field(default=0, ge=0)
     pin_memory: bool = True
     persistent_workers: bool = True
-    prefetch_factor: int = Field(2, gt=0)
+    prefetch_factor: int = Field(default=2, gt=0)
 
 
 class TrialConfig(BaseModel):

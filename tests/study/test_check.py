@@ -87,7 +87,7 @@ def test_a_good_setup_passes_and_writes_nothing(tmp_path, nyu_root, capsys):
     out = capsys.readouterr().out
     assert snapshot(tmp_path) == before
     assert not Path(config["study_dir"]).exists()
-    assert lines_of(out, "ok", "config") and "5 trials (1 dense references)" in out
+    assert lines_of(out, "ok", "config") and "5 trials (1 dense reference)" in out
     (train,) = [line for line in lines_of(out, "ok", "data") if " train 8 samples" in line]
     assert "(8 read): image 3x16x16, segment_semantic 16x16" in train  # the training crop
     assert "val 3 samples (3 read): image 3x16x16" in out  # held out at the crop size

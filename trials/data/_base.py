@@ -63,7 +63,9 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch of samples stacked along a new first dimension (never augmented)."""
         samples = [self[int(i)] for i in indices]
-        return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+        # Stacked in shared memory when a DataLoader worker builds the batch (no copy to
+        # send it to the trial's process).
+        return torch.utils.data.default_collate(samples)
 
 
 class InMemoryDataset(MultiTaskDataset):

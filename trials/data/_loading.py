@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from trials.data._base import MultiTaskDataset
 
@@ -52,7 +52,7 @@ def load_batch(
     if seeds is None:
         return dataset.get_batch(indices)
     samples = [dataset.sample(int(i), int(s)) for i, s in zip(indices, seeds, strict=True)]
-    return {key: torch.stack([sample[key] for sample in samples]) for key in samples[0]}
+    return default_collate(samples)  # in a worker: stacked straight into shared memory
 
 
 def move_batch(
@@ -75,7 +75,7 @@ class _Batches(Dataset[dict[str, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, keys: Keys) -> dict[str, torch.Tensor]:  # type: ignore[override]
+    def __getitem__(self, keys: Keys) -> dict[str, torch.Tensor]:
         indices, seeds = keys
         return load_batch(self.dataset, indices, seeds)
 
