@@ -69,7 +69,7 @@ def _refusal(stdout: str, stderr: str) -> str:
 
 
 def cluster_nodes(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> list[NodeInfo]:
-    """The alive nodes of the Ray cluster at ``address``.
+    """The alive nodes of the Ray cluster at ``address``, by address.
 
     Raises:
         RayAddressError: nothing listens there, the connection is refused (a missing or
@@ -88,7 +88,8 @@ def cluster_nodes(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> list[Node
         ) from None
     for line in done.stdout.splitlines():
         if line.startswith(NODES_LINE):
-            return [NodeInfo(**node) for node in json.loads(line.removeprefix(NODES_LINE))]
+            nodes = [NodeInfo(**node) for node in json.loads(line.removeprefix(NODES_LINE))]
+            return sorted(nodes, key=lambda node: node.address)
     reason = _refusal(done.stdout, done.stderr)
     raise RayAddressError(f"Ray at {address} refused the connection: {reason}")
 

@@ -65,6 +65,15 @@ def require_network_namespaces() -> None:
     pytest.skip(f"cannot build the test Ray cluster: {problem}")
 
 
+def started_cluster(request: pytest.FixtureRequest, root: Path, **options: Any) -> RayCluster:
+    """A started :class:`RayCluster` (``options`` are its fields) that the test session
+    tears down whatever happens; skips or fails as :func:`require_network_namespaces`."""
+    require_network_namespaces()
+    made = RayCluster(root, **options)
+    request.addfinalizer(made.close)
+    return made.start()
+
+
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fabricate import nyuv2_folder
-from tests.integration.cluster import RayCluster, require_network_namespaces
+from tests.integration.cluster import RayCluster, started_cluster
 from tests.integration.helpers import PARETUNE, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,10 +22,8 @@ def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RayCluster]:
     """Head (1 CPU, no GPU) and worker (2 CPUs, 1 GPU declared); always torn down."""
-    require_network_namespaces()
-    made = RayCluster(tmp_path_factory.mktemp("check-cluster"), worker_cpus=2, worker_gpus=1)
-    request.addfinalizer(made.close)
-    yield made.start()
+    root = tmp_path_factory.mktemp("check-cluster")
+    yield started_cluster(request, root, worker_cpus=2, worker_gpus=1)
 
 
 def _config(folder: Path, gpus_per_trial: float) -> Path:

@@ -201,24 +201,30 @@ def test_an_existing_sqlite_study_is_resumable_and_left_unchanged(tmp_path, nyu_
     assert "'preflight' exists (CREATED): paretune resume preflight finishes it" in out
 
 
-def test_another_config_under_the_same_name_fails(tmp_path, nyu_root, capsys):
+@pytest.mark.parametrize(
+    ("budget", "code", "line"),
+    [
+        (
+            {"iterations": 80},
+            2,
+            "FAIL  study: 'preflight' exists in sqlite:///{db} with another config "
+            "(budget.iterations: 50 -> 80); choose another name",
+        ),
+        (
+            {"trials_per_method": 4},
+            0,
+            "ok    study: 'preflight' exists (CREATED); this config adds trials: paretune "
+            "resume preflight --config CONFIG",
+        ),
+    ],
+)
+def test_an_existing_study_with_another_config(tmp_path, nyu_root, capsys, budget, code, line):
     config = study_config(nyu_root, tmp_path)
-    _create_study(parse_config(config).storage_url(), config)
-    changed = {**config, "budget": {**config["budget"], "iterations": 80}}
-    assert run_check(write(changed, tmp_path), "--no-estimate") == 2
-    (failure,) = lines_of(capsys.readouterr().out, "FAIL", "study")
-    assert "exists in sqlite:///" in failure
-    assert "with another config (budget.iterations: 50 -> 80); choose another name" in failure
-
-
-def test_more_trials_are_a_resume_with_config(tmp_path, nyu_root, capsys):
-    config = study_config(nyu_root, tmp_path)
-    _create_study(parse_config(config).storage_url(), config)
-    more = {**config, "budget": {**config["budget"], "trials_per_method": 4}}
-    assert run_check(write(more, tmp_path), "--no-estimate") == 0
-    assert "this config adds trials: paretune resume preflight --config CONFIG" in (
-        capsys.readouterr().out
-    )
+    url = parse_config(config).storage_url()
+    _create_study(url, config)
+    changed = {**config, "budget": {**config["budget"], **budget}}
+    assert run_check(write(changed, tmp_path), "--no-estimate") == code
+    assert line.format(db=url.removeprefix("sqlite:///")) in capsys.readouterr().out.splitlines()
 
 
 def test_a_read_only_sqlite_database_fails(tmp_path, nyu_root, capsys):
