@@ -220,7 +220,7 @@ def check_ray(config: StudyConfig, report: Report) -> list[NodeInfo] | None:
             Finding(
                 "ok",
                 "ray",
-                f"no ray_address: a local Ray on 127.0.0.1 with {nodes[0].describe()}",
+                f"no ray_address: a local Ray on 127.0.0.1 on {nodes[0].describe()}",
             )
         )
     resources = config.resources
