@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-SUITE = ("data", "pruners", "orchestration", "analysis", "pareto", "search", "mo_asha")
+SUITE = ("data", "pruners", "orchestration", "analysis", "pareto", "search", "mo_asha", "gpu")
 QUICK = ("search", "mo_asha")
 """Benchmarks whose ``main`` takes ``--quick``."""
 

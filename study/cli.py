@@ -146,6 +146,26 @@ def run(
 
 
 @app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="Study YAML file.")],
+    address: AddressOption = None,
+    samples: Annotated[
+        int, typer.Option(help="Samples read per split to check files and shapes.")
+    ] = 8,
+    iterations: Annotated[
+        int, typer.Option(help="Iterations timed per method for the estimate.")
+    ] = 3,
+    estimate: Annotated[
+        bool, typer.Option("--estimate/--no-estimate", help="Time a few iterations per method.")
+    ] = True,
+) -> None:
+    """Pre-flight a study (writes nothing): config, data, Ray, database, name, cost."""
+    from study._check import check_command
+
+    check_command(config, address, samples, iterations, estimate)
+
+
+@app.command()
 def resume(
     study: Annotated[str, typer.Argument(help="Study name.")],
     db: DbOption = None,

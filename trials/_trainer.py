@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trials._config import Evaluation, TrialConfig, TrialResult
+from trials._config import Evaluation, LoaderOptions, TrialConfig, TrialResult
 from trials._device import limit_gpu_memory, seed_everything, select_device
 from trials._flops import (
     forward_flops_per_image,
@@ -30,7 +30,15 @@ from trials._flops import (
     training_flops,
 )
 from trials._init import load_initial_weights, save_weights
-from trials.data import MultiTaskDataset, build_dataset
+from trials.data import (
+    BatchStream,
+    MultiTaskDataset,
+    build_dataset,
+    draw_keys,
+    held_out_batches,
+    load_batch,
+    move_batch,
+)
 from trials.metrics import delta_scores
 from trials.models import (
     MultiTaskModel,
@@ -106,6 +114,8 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         )
         load_initial_weights(model, config.init, {"model": config.model, "head": config.head})
         model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
@@ -116,8 +126,16 @@ def build_setup(config: TrialConfig) -> TrialSetup:
     return TrialSetup(config, device, generator, train, held_out, tasks, model, pruner, weighting)
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+def amp_dtype(config: TrialConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a trial: None without ``amp`` or off CUDA; else bfloat16 where
+    the GPU supports it (or if asked), float16 otherwise (or if asked)."""
+    if not config.amp or device.type != "cuda":
+        return None
+    if config.amp_dtype == "float16":
+        return torch.float16
+    if config.amp_dtype == "bfloat16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
 
 
 def _task_losses(
@@ -134,19 +152,20 @@ def evaluate(
     device: torch.device,
     batch_size: int = 64,
     max_batches: int | None = None,
+    loader: LoaderOptions | None = None,
+    channels_last: bool = False,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Exact metrics and mean losses of ``model`` over ``dataset`` (or its first batches)."""
+    """Exact metrics and mean losses of ``model`` over ``dataset`` (or its first batches);
+    batches are loaded by ``loader``'s workers if it has any."""
     was_training = model.training
     model.eval()
     accumulators = {name: task.new_metrics() for name, task in tasks.items()}
     loss_sums = dict.fromkeys(tasks, 0.0)
     batches = 0
     with torch.no_grad():
-        for start in range(0, len(dataset), batch_size):
-            if max_batches is not None and batches >= max_batches:
-                break
-            indices = torch.arange(start, min(start + batch_size, len(dataset)))
-            batch = _to_device(dataset.get_batch(indices), device)
+        for batch in held_out_batches(
+            dataset, batch_size, max_batches, loader, device, channels_last
+        ):
             outputs = model(batch["image"])
             for name, task in tasks.items():
                 prediction = outputs[name].float()
@@ -166,7 +185,7 @@ def _build_optimizer(setup: TrialSetup) -> torch.optim.Optimizer:
     if extra:
         groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr)
+        return torch.optim.Adam(groups, lr=config.lr, betas=config.adam_betas or (0.9, 0.999))
     return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
 
 
@@ -191,15 +210,30 @@ class Trainer:
         #: ``time.perf_counter()`` when the trial began (set by :meth:`train`).
         self.started = 0.0
         self._pending: dict[str, torch.Tensor] | None = None
+        self._batches: BatchStream | None = None
         self.forward_flops = 0.0  # per image, counted when training starts
 
     def draw_batch(self) -> dict[str, torch.Tensor]:
-        """A fresh training batch on the trial's device, from the trial's seeded stream."""
-        setup = self.setup
-        indices = torch.randint(
-            len(setup.train), (setup.config.batch_size,), generator=setup.generator
-        )
-        return _to_device(setup.train.get_batch(indices), setup.device)
+        """A fresh training batch on the trial's device, from the trial's seeded stream
+        (loaded by ``config.loader``'s workers if it has any; the same batches either way)."""
+        if self._batches is None:
+            setup = self.setup
+            config = setup.config
+            self._batches = BatchStream(
+                setup.train,
+                config.batch_size,
+                setup.generator,
+                config.loader,
+                setup.device,
+                config.channels_last,
+            )
+        return self._batches.next()
+
+    def close_batches(self) -> None:
+        """Stops the training stream's loader workers (a later draw starts new ones)."""
+        batches, self._batches = self._batches, None
+        if batches is not None:
+            batches.close()
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
         """The batch the next iteration trains on (a pruner may look at it first)."""
@@ -224,10 +258,12 @@ class Trainer:
         )
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """Float16 autocast on CUDA when the trial asks for ``amp``; otherwise a no-op."""
-        if self.setup.config.amp and self.setup.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        """Autocast on CUDA when the trial asks for ``amp`` (bfloat16 where supported, else
+        float16, see :func:`amp_dtype`); otherwise a no-op."""
+        dtype = amp_dtype(self.setup.config, self.setup.device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=dtype)
 
     def record_evaluation(
         self, iteration: int, model: nn.Module, thresholds: dict[str, float]
@@ -237,7 +273,13 @@ class Trainer:
         setup = self.setup
         config = setup.config
         metrics, losses = evaluate(
-            model, setup.tasks, setup.held_out, setup.device, max_batches=config.eval_batches
+            model,
+            setup.tasks,
+            setup.held_out,
+            setup.device,
+            max_batches=config.eval_batches,
+            loader=config.loader,
+            channels_last=config.channels_last,
         )
         report = measure_sparsity(setup.model.components())
         score, per_task, mean_score = (
@@ -271,8 +313,14 @@ class Trainer:
         ``started`` (a ``time.perf_counter`` value) is when the trial began, so that its
         wall time and evaluation times include building data and model.
         """
-        setup = self.setup
         self.started = time.perf_counter() if started is None else started
+        try:
+            return self._train()
+        finally:
+            self.close_batches()
+
+    def _train(self) -> TrialResult:
+        setup = self.setup
         self.fix_budget()
         config = setup.config
         model = setup.model
@@ -282,11 +330,17 @@ class Trainer:
         optimizer = _build_optimizer(setup)
         step_size = max(1, round(config.lr_step_fraction * config.iterations))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
-        scaler = torch.amp.GradScaler("cuda", enabled=config.amp and setup.device.type == "cuda")
+        # bfloat16 has float32's range: only float16 needs its gradients scaled.
+        scaled = amp_dtype(config, setup.device) == torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=scaled)
+        forward: nn.Module = model
+        if config.compile:  # after attach: the pruner's reparameterisation is traced too
+            mode = config.compile_mode if config.compile_backend == "inductor" else None
+            forward = torch.compile(model, backend=config.compile_backend, mode=mode)  # type: ignore[assignment]
         for iteration in range(config.iterations):
             batch = self._take_batch()
             with self.autocast():
-                losses = _task_losses(setup.tasks, model, batch)
+                losses = _task_losses(setup.tasks, forward, batch)
                 loss = setup.weighting.combine(losses, iteration)
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -317,9 +371,12 @@ class Trainer:
         return result
 
     def example_image(self) -> torch.Tensor:
-        """The first training image as a batch of one, on the trial's device."""
+        """The first training image (as training sees it: augmented, cropped) as a batch
+        of one, on the trial's device."""
         setup = self.setup
-        return _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
+        seeds = [0] if setup.train.augments else None
+        batch = load_batch(setup.train, torch.arange(1), seeds)
+        return move_batch(batch, setup.device, setup.config.channels_last)["image"]
 
     def count_forward_flops(self, example: torch.Tensor) -> float:
         """Forward FLOPs per image of one training step (the model, pruned weights dense);
@@ -354,8 +411,8 @@ class Trainer:
         warmup = torch.Generator().manual_seed(config.seed)
 
         def draw() -> dict[str, torch.Tensor]:
-            indices = torch.randint(len(setup.train), (config.batch_size,), generator=warmup)
-            return _to_device(setup.train.get_batch(indices), setup.device)
+            keys = draw_keys(len(setup.train), config.batch_size, warmup, setup.train.augments)
+            return move_batch(load_batch(setup.train, *keys), setup.device, config.channels_last)
 
         def loss_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             return sum(_task_losses(setup.tasks, model, batch).values())  # type: ignore[return-value]
@@ -364,7 +421,14 @@ class Trainer:
         batches = math.ceil(len(setup.held_out) / 64)
         batches = min(batches, config.eval_batches or batches)
         tick = time.perf_counter()
-        evaluate(setup.model, setup.tasks, setup.held_out, setup.device, max_batches=1)
+        evaluate(
+            setup.model,
+            setup.tasks,
+            setup.held_out,
+            setup.device,
+            max_batches=1,
+            channels_last=config.channels_last,
+        )
         evaluation_s = (time.perf_counter() - tick) * batches
         left = max_seconds - (time.perf_counter() - self.started)
         return iterations_for_seconds(left, step_s, evaluation_s, config.eval_every)
