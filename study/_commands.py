@@ -490,8 +490,17 @@ def warn_unreadable(url: str, error: Exception) -> None:
     )
 
 
+def study_folder(record: dict[str, Any], study: str) -> Path:
+    """The folder of a stored study: its config's ``study_dir`` (``./paretune-runs/STUDY``
+    for a study stored without one)."""
+    return Path(str((record.get("config") or {}).get("study_dir") or DEFAULT_RUNS_DIR / study))
+
+
 def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Path:
-    """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag."""
+    """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag.
+
+    Written to ``--out``, else to ``exports/STUDY-trials.FORMAT`` in the study's folder.
+    """
     from analysis import load_study, method_fronts
 
     if fmt not in EXPORT_FORMATS:
@@ -503,7 +512,7 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
     flags = method_fronts(table, objectives).set_index("trial_id")
     for column in ("on_front", "on_front_overall"):
         table[column] = table["trial_id"].map(flags[column]).fillna(False).astype(bool)
-    out = out or Path(f"{study}-trials.{fmt}")
+    out = out or study_folder(frames.studies[0], study) / "exports" / f"{study}-trials.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         out.write_text(table.to_json(orient="records", date_format="iso", indent=1))
@@ -517,7 +526,11 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
         else:
             flat.to_parquet(out, index=False)
     console.print(
-        f"wrote {len(table)} trials ({int(table['on_front'].sum())} on the front) to {out}"
+        f"wrote {len(table)} trials ({int(table['on_front'].sum())} on the front) to "
+        f"{out.resolve()}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     return out
 
@@ -577,9 +590,7 @@ def report_command(study: str, db: str | None, out: Path | None, images: bool = 
     frames = load_study(url, study)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
-    folder = (
-        out or Path(str(record["config"].get("study_dir") or DEFAULT_RUNS_DIR / study)) / "report"
-    )
+    folder = out or study_folder(record, study) / "report"
     levels = (record["config"].get("budget") or {}).get("sparsity_levels")
     paths = build_report(
         frames.trials,

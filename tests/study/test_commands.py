@@ -220,3 +220,18 @@ def test_status_of_a_running_study_shows_its_trials_in_progress(
         store.acquire_lease("busy", stale_after_s=30)  # taken over from the dead one
         main(["status", "busy"])
         assert "in progress" not in capsys.readouterr().out  # the file's run has ended
+
+
+def test_exports_go_to_the_study_folder_unless_out_says_otherwise(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "exported")
+    main(["export", "exported", "--format", "csv"])
+    written = here / "paretune-runs" / "exported" / "exports" / "exported-trials.csv"
+    out = " ".join(capsys.readouterr().out.split())
+    assert written.is_file() and f"to {written}" in out
+    assert not list(here.glob("*.csv"))  # nothing in the working directory
+    assert written.read_text().splitlines()[0].startswith("study,method,trial_id,")
+    main(["export", "exported", "--format", "json", "--out", "mine/t.json"])
+    assert (here / "mine" / "t.json").is_file()
+    assert f"to {here / 'mine' / 't.json'}" in " ".join(capsys.readouterr().out.split())
