@@ -90,7 +90,7 @@ NO_FIGURES = "No figures registered"
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem auto;
-       max-width: 1200px; padding: 0 1rem; color: #222; }
+       max-width: 1400px; padding: 0 1rem; color: #222; }
 h1 { margin: 0 0 0.8rem; font-size: 1.5rem; }
 .controls { display: flex; gap: 2rem; align-items: center; flex-wrap: wrap; }
 .controls label.title { font-weight: 600; margin-right: 0.5rem; }

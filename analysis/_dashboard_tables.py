@@ -58,8 +58,8 @@ TRIAL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("params", "searched parameters", "text"),
 )
 #: Column widths in pixels (the parameters take the rest).
-WIDTHS = {"trial": 80, "method": 150, "seed": 72, "state": 118, "level": 96, "sparsity": 118}
-WIDTHS |= {"delta_t": 116, "delta_m": 118, "iterations": 102, "wall_time_s": 122}
+WIDTHS = {"trial": 72, "method": 140, "seed": 64, "state": 112, "level": 88, "sparsity": 110}
+WIDTHS |= {"delta_t": 108, "delta_m": 110, "iterations": 96, "wall_time_s": 112}
 
 
 def _numbers(frame: pd.DataFrame, column: str, scale: float = 1.0) -> pd.Series:
@@ -211,7 +211,7 @@ def _column(column: str, header: str, kind: str) -> dict[str, Any]:
     if kind == "text":
         spec["cellClass"] = "text"
         if column == "params":
-            spec |= {"tooltipField": "params", "flex": 1, "minWidth": 260}
+            spec |= {"tooltipField": "params", "flex": 1, "minWidth": 160}
         return spec
     decimals = 0 if kind == "int" else int(kind)
     shown = f"d3.format('.{decimals}f')(params.value)"

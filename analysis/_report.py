@@ -70,6 +70,8 @@ th.num, td.num { text-align: right; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody th { white-space: nowrap; }
 section.figure { margin-bottom: 2rem; }
+.picked { border-left: 4px solid #636efa; background: #f4f5ff; padding: 0.5rem 1rem;
+          font-size: 0.9rem; line-height: 1.4; }
 ul.statements li { margin: 0.2rem 0; }
 """
 
@@ -255,7 +257,31 @@ def _figure_html(div_id: str, title: str, fig: go.Figure, with_plotlyjs: bool) -
         default_height=f"{height}px",
         config={"displaylogo": False, "responsive": True},
     )
-    return f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n</section>'
+    picked = f'<div class="picked" id="picked-{html.escape(div_id)}" hidden></div>'
+    return (
+        f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n{picked}\n</section>'
+    )
+
+
+#: Clicking a point of a figure pins its hover text (the trial, its method, seed, level and
+#: parameters; built from escaped strings) under the figure.
+_PICK_SCRIPT = """<script>
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".js-plotly-plot").forEach(function (gd) {
+    if (typeof gd.on !== "function") { return; }
+    gd.on("plotly_click", function (event) {
+      var point = event.points && event.points[0];
+      var box = document.getElementById("picked-" + gd.id);
+      if (!point || !box) { return; }
+      var text = point.hovertext || (Array.isArray(point.data.hovertext)
+        ? point.data.hovertext[point.pointNumber] : point.data.hovertext);
+      if (!text) { return; }
+      box.innerHTML = "<span class=\\"note\\">Clicked:</span> " + text;
+      box.hidden = false;
+    });
+  });
+});
+</script>"""
 
 
 def _section_html(section: Section) -> str:
@@ -414,6 +440,7 @@ def build_report(
         )
     for note in notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
+    parts.append(_PICK_SCRIPT)
     parts.append("</body></html>")
     report = out / "report.html"
     report.write_text("\n".join(parts), encoding="utf-8")

@@ -44,6 +44,8 @@ FRONTS = """(selector) => {
 FRONT_INDEX = """([selector, method]) => document.querySelector(selector).data.findIndex(
     t => t.meta && t.meta.kind === "front" && t.meta.method === method)"""
 OVERLAY = "#overlay .js-plotly-plot"
+#: The methods with fronts: the dense reference is the overlay's line at Delta_T = 0.
+PRUNING = tuple(m for m in QUICKSTART_METHODS if m != "dense")
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +104,11 @@ def test_report_in_the_browser(
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     browser_page.goto((out / "report.html").as_uri())
-    fronts = _wait_for_fronts(browser_page, "#fig-overlay", len(QUICKSTART_METHODS))
-    assert sorted(fronts) == sorted(QUICKSTART_METHODS)  # one front trace per method
+    fronts = _wait_for_fronts(browser_page, "#fig-overlay", len(PRUNING))
+    assert sorted(fronts) == sorted(PRUNING)  # one front trace per pruning method
     drawn = browser_page.locator("#fig-overlay .scatterlayer .trace")
-    assert drawn.count() == 2 * len(QUICKSTART_METHODS)  # fronts and faded trials
-    assert browser_page.locator("#fig-overlay .legendtext").count() == len(QUICKSTART_METHODS)
+    assert drawn.count() == 2 * len(PRUNING)  # fronts and faded trials
+    assert browser_page.locator("#fig-overlay .legendtext").count() == len(PRUNING)
     expect(browser_page.locator("h1")).to_have_text(f"Study {study.name}")
     _screenshot(browser_page, tmp_path / "report.png")
     problems.check()
@@ -155,9 +157,9 @@ def test_dashboard_in_the_browser(
         assert f"on {dashboard.url} " in dashboard.output()  # the URL it prints
         assert listening_addresses(port) == {"127.0.0.1"}  # loopback only
         browser_page.goto(dashboard.url)
-        fronts = _wait_for_fronts(browser_page, OVERLAY, len(QUICKSTART_METHODS))
-        assert sorted(fronts) == sorted(QUICKSTART_METHODS)
-        expect(browser_page.locator("#methods input:checked")).to_have_count(4)
+        fronts = _wait_for_fronts(browser_page, OVERLAY, len(PRUNING))
+        assert sorted(fronts) == sorted(PRUNING)
+        expect(browser_page.locator("#methods input:checked")).to_have_count(3)
 
         _click_front_point(browser_page, "adapmtl")
         panel = browser_page.locator("#trial-panel")
@@ -181,9 +183,9 @@ def test_dashboard_in_the_browser(
 
         # a method starting while the page is open shows up at the next refresh
         _add_trial(study, "snip")
-        fronts = _wait_for_fronts(browser_page, OVERLAY, len(QUICKSTART_METHODS) + 1)
-        assert sorted(fronts) == sorted([*QUICKSTART_METHODS, "snip"])
-        expect(browser_page.locator("#methods input:checked")).to_have_count(5)
+        fronts = _wait_for_fronts(browser_page, OVERLAY, len(PRUNING) + 1)
+        assert sorted(fronts) == sorted([*PRUNING, "snip"])
+        expect(browser_page.locator("#methods input:checked")).to_have_count(4)
         expect(panel).to_contain_text(f"Trial {trial_id} · adapmtl")  # the panel stays
         browser_page.mouse.move(5, 5)  # no hover label over the screenshot
         _screenshot(browser_page, tmp_path / "dashboard.png")
