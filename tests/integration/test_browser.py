@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from analysis import load_study, method_fronts
 from study.store import ResultStore
 from tests.integration.browser import (
-    CHROMIUM_ARGS,
     QUICKSTART_METHODS,
     PageProblems,
     SyntheticStudy,
+    chromium,
     keep_screenshot,
     listening_addresses,
-    require_chromium,
+    new_page,
     running_dashboard,
     write_quickstart_like_study,
 )
@@ -56,26 +56,14 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[tuple[Page, PageProblems]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page, PageProblems(page)
-    finally:
-        context.close()
+    with new_page(browser) as page:
+        yield page
 
 
 def _wait_for_fronts(page: Page, selector: str, count: int) -> list[str]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,17 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from analysis import load_study
 from tests.integration.browser import (
-    CHROMIUM_ARGS,
     PageProblems,
+    chromium,
     free_port,
     keep_screenshot,
     listening_addresses,
-    require_chromium,
+    new_page,
     running_dashboard,
+    serving,
     write_quickstart_like_study,
 )
 from tests.integration.helpers import (
@@ -39,7 +38,6 @@ from tests.integration.helpers import (
     db_url,
     paretune,
     tiny_study,
-    worker_env,
     write_config,
 )
 
@@ -113,26 +111,14 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[tuple[Page, PageProblems]]:
-    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        yield page, PageProblems(page)
-    finally:
-        context.close()
+    with new_page(browser, WIDTH, WAIT_MS) as page:
+        yield page
 
 
 def _screenshot(page: Page, path: Path) -> None:
@@ -292,43 +278,20 @@ def test_optuna_dashboard_opens_the_study_database(
     executable = Path(PARETUNE).with_name("optuna-dashboard")
     assert executable.is_file(), "optuna-dashboard is not installed (the dashboard extra)"
     port = free_port()
-    log = tmp_path / "optuna-dashboard.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(executable), real.url, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=worker_env(),
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                studies = _get_json(f"{base}/api/studies")
-                break
-            except (urllib.error.URLError, OSError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text(errors="replace")) from None
-                time.sleep(0.5)
+    args = [str(executable), real.url, "--host", "127.0.0.1", "--port", str(port)]
+    with serving(args, f"{base}/api/studies", tmp_path, "optuna-dashboard.log"):
         assert listening_addresses(port) == {"127.0.0.1"}
+        studies = _get_json(f"{base}/api/studies")
         names = {s["study_name"]: s["study_id"] for s in studies["study_summaries"]}
         assert set(names) == {f"views/{m}/seed-0" for m in SEARCHED}
         for name, study_id in names.items():
             detail = _get_json(f"{base}/api/studies/{study_id}?after=0")
             assert [t["state"] for t in detail["trials"]] == ["Complete", "Complete"], name
             assert detail["directions"] == ["maximize", "maximize"]
-            assert all(
-                "target_sparsity" in {p["name"] for p in t["params"]} for t in detail["trials"]
-            )
+            for trial in detail["trials"]:
+                assert "target_sparsity" in {p["name"] for p in trial["params"]}
         browser_page.goto(f"{base}/dashboard/")
         expect(browser_page.get_by_text(f"views/{SEARCHED[0]}/seed-0").first).to_be_visible()
         _screenshot(browser_page, tmp_path / "optuna-dashboard.png")
         problems.check()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)

@@ -128,17 +128,20 @@ def _display(clock: Clock, *, terminal: bool, width: int = 80, folder: Path | No
     return display, bars, out
 
 
+def _report(view: ProgressView, clock: Clock, steps: list[tuple[float, int]]) -> None:
+    """Trial ``a`` of adapmtl reports ``(time, iteration)`` of 300 iterations."""
+    for clock.now, iteration in steps:
+        progress = {PROGRESS_KEY: {"iteration": iteration, "iterations": 300}}
+        view.on_trial_result(0, [], tune_trial("a", "adapmtl"), progress)
+
+
 def test_the_terminal_lines_show_in_trial_iterations_and_fit_80_columns() -> None:
     clock = Clock()
     display, bars, _ = _display(clock, terminal=True)
     view = ProgressView(display, bars, {DENSE: 600, ADAPMTL: 300}, trial_ids={"a": 7, "b": 8})
     view.on_trial_start(0, [], tune_trial("a", "adapmtl"))
     view.on_trial_start(0, [], tune_trial("b", "adapmtl"))
-    clock.now = 4.0
-    first = {PROGRESS_KEY: {"iteration": 20, "iterations": 300}}
-    view.on_trial_result(0, [], tune_trial("a", "adapmtl"), first)
-    clock.now = 12.0
-    view.on_trial_result(0, [], tune_trial("a", "adapmtl"), PROGRESS)
+    _report(view, clock, [(4.0, 20), (12.0, 140)])
     text = display.snapshot_text()
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines), text
@@ -186,11 +189,7 @@ def test_the_progress_file_is_what_status_reads(tmp_path: Path) -> None:
     display, bars, _ = _display(clock, terminal=False, folder=tmp_path)
     view = ProgressView(display, bars, {DENSE: 600, ADAPMTL: 300}, trial_ids={"a": 7})
     view.on_trial_start(0, [], tune_trial("a", "adapmtl"))
-    clock.now = 3.0
-    first = {PROGRESS_KEY: {"iteration": 14, "iterations": 300}}
-    view.on_trial_result(0, [], tune_trial("a", "adapmtl"), first)
-    clock.now = 12.0
-    view.on_trial_result(0, [], tune_trial("a", "adapmtl"), PROGRESS)
+    _report(view, clock, [(3.0, 14), (12.0, 140)])
     data = json.loads((tmp_path / PROGRESS_FILE).read_text())
     assert data["study"] == "quickstart" and data["active"]
     snapshot = read_progress(tmp_path, "quickstart")
