@@ -20,10 +20,10 @@ from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
     import optuna
-    from rich.progress import Progress
 
     from study._config import StudyConfig
     from study._driver import Driver
+    from study._progress import ProgressDisplay
     from study._router import Route
     from study.store import ResultStore, TrialRecord
 
@@ -203,7 +203,7 @@ class StudyRunner:
         return self._optuna_storage
 
     # -- running -----------------------------------------------------------------------
-    def run(self, progress: Progress, driver: Driver | None = None) -> list[str]:
+    def run(self, progress: ProgressDisplay, driver: Driver | None = None) -> list[str]:
         """Runs whatever the study still lacks, every method and seed in one Tune run.
 
         The dense references are suggested first and train beside the searched trials,
@@ -246,7 +246,7 @@ class StudyRunner:
         self.store.set_study_status(self.config.name, "INCOMPLETE" if problems else "COMPLETE")
         return problems
 
-    def _run_stages(self, plans: list[MethodPlan], progress: Progress) -> list[int]:
+    def _run_stages(self, plans: list[MethodPlan], progress: ProgressDisplay) -> list[int]:
         """The Tune runs of the study; returns the seeds whose reference failed."""
         from study._board import create_board
 
@@ -413,7 +413,7 @@ class StudyRunner:
         runs: dict[tuple[str, int], int],
         bars: dict[tuple[str, int], tuple[str, int, int]],
         board: Any,
-        progress: Progress,
+        progress: ProgressDisplay,
         ready: set[int],
     ) -> set[int]:
         """One Tune run of ``routes``; returns the seeds whose reference is ready after it."""
@@ -422,6 +422,7 @@ class StudyRunner:
         from study._progress import ProgressView
         from study._recorder import StoreRecorder
         from study._router import RoutedScheduler, StudyRouter
+        from study._tune_config import planned_iterations
 
         resources = self.config.resources
         objectives = self.config.objectives
@@ -441,7 +442,8 @@ class StudyRunner:
             board=board,
             scheduler=scheduler,
         )
-        view = ProgressView(progress, bars)
+        iterations = {(r.method, r.seed): planned_iterations(r.fields) for r in routes}
+        view = ProgressView(progress, bars, iterations, trial_ids=recorder.writer.trial_ids)
         trainable = tune.with_resources(
             self.trainable,
             TrialResources(

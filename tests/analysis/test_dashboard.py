@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from analysis._dashboard import (
     OVERLAY_FIGURE,
     StudyCatalog,
     StudySource,
+    TableQuery,
     clicked_trial_id,
     create_app,
     figure_choices,
@@ -30,8 +32,10 @@ from analysis._dashboard import (
     refresh_overlay,
     show_trial,
     study_choices,
+    study_view,
 )
 from analysis._dashboard_panel import replay_command, trial_curves_figure, trial_panel
+from analysis._dashboard_tables import driver_lines, level_view, sort_of, trial_page
 from analysis._figures import is_message_figure
 from analysis._load import load_study
 from study.cli import main
@@ -183,12 +187,13 @@ def test_study_choices(source: StudySource, tmp_path: Path) -> None:
 def test_overlay_has_one_front_per_method(url: str) -> None:
     view = overlay_view(load_study(url, "demo", evaluations=False))
     assert view.message is None
-    assert view.methods == ("dense", "adapmtl", "magnitude")
+    assert view.methods == ("adapmtl", "magnitude")  # the dense reference is the line at 0
     assert view.selected == view.methods
     fronts = [t for t in view.figure.data if t.meta["kind"] == "front"]
-    assert [t.meta["method"] for t in fronts] == ["dense", "adapmtl", "magnitude"]
+    assert [t.meta["method"] for t in fronts] == ["adapmtl", "magnitude"]
+    assert "dense reference" in {s.name for s in view.figure.layout.shapes}
     faded = [t for t in view.figure.data if t.meta["kind"] == "all_trials"]
-    assert len(faded) == 3 and len(faded[1].x) == 3  # the failed adapmtl trial is left out
+    assert len(faded) == 2 and len(faded[0].x) == 3  # the failed adapmtl trial is left out
     assert view.figure.layout.uirevision == "demo"  # zoom kept across refreshes
     assert view.status.startswith("8 trials: 7 complete, 1 failed")
     ids = set(load_study(url, "demo").trials["trial_id"])
@@ -481,3 +486,79 @@ def test_a_study_is_read_again_only_when_it_changed(tmp_path: Path) -> None:
     again = source.frames("live", evaluations=False)
     assert again is not first and len(again.trials) == 2
     source.close()
+
+
+def test_the_trial_table_pages_sorts_and_filters_on_the_server(url: str) -> None:
+    trials = load_study(url, "demo", evaluations=False).trials
+    page = trial_page(trials, page_size=3)
+    assert (page.total, page.page_count) == (8, 3)
+    assert page.methods == ("dense", "adapmtl", "magnitude")
+    assert page.states == ("COMPLETE", "FAILED")
+    assert [r["trial"] for r in page.rows] == sorted(trials["trial_id"])[:3]
+    first = page.rows[1]  # an adapmtl trial: target_sparsity 0.8 is its level
+    assert first["id"] == str(first["trial"]) and first["method"] == "adapmtl"
+    assert (first["level"], first["sparsity"], first["delta_t"]) == (80, 80.0, 0.4)
+    assert first["params"] == "target_sparsity=0.8, temperature=1"
+    assert page.rows[0]["method"] == "dense (ref)"
+    state = [{"colId": "trial"}, {"colId": "delta_t", "sort": "asc", "sortIndex": 0}]
+    assert sort_of(state) == ({"column_id": "delta_t", "direction": "asc"},)
+    worst = trial_page(trials, sort_by=sort_of(state))
+    values = [r["delta_t"] for r in worst.rows]
+    assert values[0] is None and values[1] == -3.0  # a missing value is the smallest
+    best = trial_page(trials, sort_by=[{"column_id": "delta_t", "direction": "desc"}])
+    assert best.rows[0]["delta_t"] == 0.4 and best.rows[-1]["delta_t"] is None
+    failed = trial_page(trials, states=["FAILED"], methods=["adapmtl"])
+    assert failed.total == 1 and failed.rows[0]["state"] == "FAILED"
+    magnitude = trial_page(trials, methods=["magnitude"], page=99, page_size=2)
+    assert magnitude.page_count == 2 and len(magnitude.rows) == 1  # the last page
+    assert magnitude.page == 1 and trial_page(trials, page=-1).page == 0
+
+
+def test_levels_and_the_driver_in_the_view(url: str, source: StudySource, tmp_path: Path) -> None:
+    frames = load_study(url, "demo", evaluations=False)
+    levels = level_view(frames)  # no sparsity_levels: the headline level, 90%
+    assert levels.table.columns.tolist() == [">= 90%"]
+    assert levels.table.loc["adapmtl", ">= 90%"] == "-0.30% (n=1, no interval)"
+    assert "magnitude" in levels.table.index and "dense" not in levels.table.index
+    assert levels.title.startswith("Methods level by level: per method, the best Delta_T")
+    assert any("adapmtl vs magnitude at 90%" in s for s in levels.sentences)
+    finished = replace(frames, studies=[{**frames.studies[0], "status": "COMPLETE"}])
+    assert driver_lines(finished, None).lines == ("study complete: no driver running",)
+
+    from study._live import StudyProgress, write_progress
+
+    running = replace(
+        frames,
+        studies=[
+            {**frames.studies[0], "status": "RUNNING", "config": {"study_dir": str(tmp_path)}}
+        ],
+    )
+    assert driver_lines(running, "driver not running since x").lines == (
+        "driver not running since x",
+    )
+    assert driver_lines(running, None).lines == ("driver running",)
+    model = StudyProgress("demo")
+    model.add_run(("adapmtl", 0), "adapmtl (seed 0)", 4, done=3, iterations=300)
+    model.start(("adapmtl", 0), "t9", 9)
+    model.step(("adapmtl", 0), "t9", 140)
+    write_progress(tmp_path, model.snapshot())
+    state = driver_lines(running, None)
+    assert state.running and state.lines[0].startswith("driver running · in progress")
+    assert state.lines[1] == "adapmtl (seed 0): #9 140/300 it"
+
+    view = study_view(source, "demo", x_axis="compression", query=TableQuery(states=("FAILED",)))
+    assert view.overlay.figure.layout.xaxis.type == "log"
+    assert view.page is not None and view.page.total == 1
+    assert view.levels is not None and len(view.levels.table) == 2
+    assert study_view(source, "nope").page is None
+
+
+def test_the_page_has_the_tables_below_the_overlay(url: str) -> None:
+    app = create_app(url, study="demo", refresh_s=0)
+    ids = [getattr(c, "id", None) for c in app.layout._traverse()]
+    order = [ids.index(i) for i in ("overlay", "trial-panel", "levels", "trials-grid", "figure")]
+    assert order == sorted(order)
+    outputs = " ".join(app.callback_map)
+    for output in ("levels.children", "trials-grid.rowData", "table-pager.children"):
+        assert output in outputs
+    assert {"x-axis", "table-methods", "table-states", "table-prev", "table-next"} <= set(ids)

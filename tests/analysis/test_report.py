@@ -129,8 +129,8 @@ def test_full_report(tmp_path: Path) -> None:
     assert "<script src=" not in text and 'src="http' not in text  # works offline
     expected = {*BASE_IDS, "fig-trajectories", "fig-parcoords-adapmtl", "fig-parcoords-magnitude"}
     assert _ids(text) == {*expected, "fig-seed-fronts"}  # two seeds
-    assert "Summary per method" in text and "Pareto set" in text
-    assert "best Delta_T at &gt;= 90%" in text
+    assert "Summary per method: its trials by state" in text and "Pareto set" in text
+    assert "best Delta_T (%) at &gt;= 90%" in text
     assert "dense (reference)" in text
     assert "No completed trials" not in text
     names = sorted(p.name for p in paths.tables.values())
@@ -251,7 +251,9 @@ def test_seed_section_says_within_or_beyond_noise(tmp_path: Path) -> None:
         text,
     )
     assert re.search(r"magnitude vs snip: hypervolume difference [0-9.]+ exceeds seed noise", text)
-    assert "Hypervolume and best Delta_T across 3 seeds" in text
+    assert (
+        "Per method: hypervolume and best Delta_T (%) at or above 90% sparsity over its 3" in text
+    )
     table = (tmp_path / "tables" / "seeds.csv").read_text()
     assert "hypervolume std" in table and "hypervolume min" in table
 
@@ -295,5 +297,6 @@ def test_the_summary_shows_delta_m_beside_delta_t(tmp_path: Path) -> None:
     trials["delta_m"] = trials["delta_t"] / 2
     paths = build_report(trials, None, "dm", tmp_path / "out", export_images=False)
     text = paths.html.read_text(encoding="utf-8")
-    assert "best Delta_T at &gt;= 90%" in text and "best Delta_m at &gt;= 90%" in text
-    assert text.index("best Delta_T at &gt;= 90%") < text.index("best Delta_m at &gt;= 90%")
+    delta_t, delta_m = "best Delta_T (%) at &gt;= 90%", "best Delta_m (%) at &gt;= 90%"
+    assert delta_t in text and delta_m in text
+    assert text.index(delta_t) < text.index(delta_m)

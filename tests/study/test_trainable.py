@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from study._outcome import OUTCOME_COLUMNS
-from study._trainable import run_routed_trial
-from study._tune_config import ERROR_KEY, FINAL_KEY, TrialRoute, encode
+from study._trainable import ProgressTicker, run_routed_trial
+from study._tune_config import ERROR_KEY, FINAL_KEY, PROGRESS_KEY, TrialRoute, encode
 
 TINY = {
     "dataset": "scenes-nyu",
@@ -29,6 +29,7 @@ class FakeSession:
 
     saved: dict[str, Any] | None = None
     reports: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    ticks: list[dict[str, Any]] = field(default_factory=list)
 
     def where(self) -> dict[str, str]:
         return {"host": "here", "node_id": "n1"}
@@ -38,6 +39,9 @@ class FakeSession:
 
     def report(self, metrics: dict[str, Any], progress: dict[str, Any]) -> None:
         self.reports.append((metrics, progress))
+
+    def tick(self, metrics: dict[str, Any]) -> None:
+        self.ticks.append(metrics)
 
 
 @dataclass
@@ -116,3 +120,33 @@ def test_a_retried_trial_that_had_finished_reports_its_outcome_again_without_tra
     ((report, progress),) = session.reports
     assert report[FINAL_KEY] == outcome and report["delta_t"] == -2.0
     assert progress == {"final": outcome}
+
+
+def test_in_trial_progress_is_reported_without_a_checkpoint() -> None:
+    session = FakeSession()
+    config = tune_config("magnitude", {"target_sparsity": 0.5})
+    run_routed_trial(config, session, FakeReference(None), progress_every_s=0.0)
+    setup, *steps = session.ticks
+    assert setup[PROGRESS_KEY] == {"iteration": 0, "iterations": 4, "phase": "setting up"}
+    assert [tick[PROGRESS_KEY]["iteration"] for tick in steps] == [1, 2, 3, 4]
+    for tick in session.ticks:  # nothing the recorder, the search or mo-asha would read
+        assert set(tick) == {PROGRESS_KEY}
+        assert tick[PROGRESS_KEY]["iterations"] == 4
+    assert all(tick[PROGRESS_KEY]["loss"] > 0 for tick in steps)
+    assert len(session.reports) == 3  # the two evaluations and the outcome, as before
+
+
+def test_the_ticker_reports_the_first_step_then_at_most_once_per_interval() -> None:
+    now = [0.0]
+    session = FakeSession()
+    ticker = ProgressTicker(session, 300, every_s=2.0, clock=lambda: now[0])
+    for iteration in range(1, 301):
+        now[0] = iteration / 16  # 16 steps per second, 18.75 s in all
+        ticker(iteration, 1.25)
+    ticks = [t[PROGRESS_KEY]["iteration"] for t in session.ticks]
+    assert ticks == [1, 33, 65, 97, 129, 161, 193, 225, 257, 289]
+    assert ticker.reports == len(ticks)
+    ticker(301, float("nan"))  # not yet due
+    now[0] = 100.0
+    ticker(302, float("nan"))
+    assert session.ticks[-1][PROGRESS_KEY] == {"iteration": 302, "iterations": 300, "loss": None}
