@@ -90,6 +90,7 @@ def load_study(
     *,
     evaluations: bool = True,
     configs: bool = True,
+    wide: bool = True,
 ) -> StudyFrames:
     """Loads one or several studies of a results store.
 
@@ -99,6 +100,9 @@ def load_study(
         evaluations: also load the periodic evaluations (skip for a faster load).
         configs: also load each trial's whole ``config`` column (skip for a faster load;
             the frame then has no ``config`` column).
+        wide: also load the per-task, per-component and per-metric columns
+            (``metric:``, ``sparsity:``, ``delta:``, ``threshold:``, ``weight:``); without
+            them a summary of many trials loads several times faster.
 
     Returns:
         The trials and evaluations frames and the studies' metadata.
@@ -113,7 +117,11 @@ def load_study(
     store, owned = _open(url)
     try:
         records = [store.get_study(name) for name in names]
-        stored = tuple(c for c in _IN_FRAME if configs or c.name != "config")
+        stored = tuple(
+            c
+            for c in _IN_FRAME
+            if (configs or c.name != "config") and (wide or c.keep or c.kind is not Kind.JSON)
+        )
         trials = _frame(store.trial_columns(names, [c.name for c in stored]), TRIAL_KEYS, stored)
         evaluation_columns = store.evaluation_columns(names if evaluations else [])
         evals = _frame(evaluation_columns, EVALUATION_KEYS, STORED_EVALUATION_COLUMNS)

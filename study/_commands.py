@@ -239,7 +239,7 @@ def print_status(url: str, study: str) -> None:
 
     from analysis import load_study, method_summary
 
-    frames = load_study(url, study, evaluations=False, configs=False)
+    frames = load_study(url, study, evaluations=False, configs=False, wide=False)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
     name, _, level = headline_objective(objectives)

@@ -282,3 +282,13 @@ def test_grouping_column(tmp_path: Path):
     by_method = trials.set_index("method")["grouping"]
     assert by_method["dmtg"] == GROUPING
     assert by_method["magnitude"] is None  # nothing recorded: None, not {}
+
+
+def test_a_narrow_load_leaves_out_configs_and_the_wide_columns(url: str):
+    full = load_study(url, "demo").trials
+    narrow = load_study(url, "demo", evaluations=False, configs=False, wide=False).trials
+    assert "config" not in narrow and "params" in narrow
+    assert not any(c.startswith(("metric:", "sparsity:", "delta:")) for c in narrow.columns)
+    assert any(c.startswith("metric:") for c in full.columns)
+    shared = [c for c in narrow.columns if c not in ("params",)]
+    pd.testing.assert_frame_equal(narrow[shared], full[shared])
