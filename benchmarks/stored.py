@@ -9,6 +9,7 @@ data in this process (the study already loaded once, as a running dashboard has 
 
     python -m benchmarks.stored                     # 20,000 trials in SQLite
     python -m benchmarks.stored --postgres          # the same in PostgreSQL
+    python -m benchmarks.stored --quick             # 5,000 trials
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--evaluations", type=int, default=5)
     parser.add_argument("--db", help="a results database URL (an empty one)")
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server")
+    parser.add_argument("--quick", action="store_true", help="5,000 trials")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.trials = 5_000
     folder = Path(tempfile.mkdtemp(prefix="paretune-stored-"))
     with database(args, folder) as url:
         start = time.perf_counter()
