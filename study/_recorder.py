@@ -40,8 +40,11 @@ class StoreRecorder(Callback):
     :mod:`study._board`) so that the other trials of its seed can be scored. An outcome
     that did not reach the trial's Optuna study is stored as the trial's ``search_error``.
 
-    The writes run in order on a background thread (:class:`~study._writer.StoreWriter`);
-    :meth:`flush` waits for them and raises the first that failed.
+    The writes run in order on a background thread (:class:`~study._writer.StoreWriter`),
+    so evaluations never hold up Tune's event loop. A trial's outcome is waited for: Tune
+    tells the searcher (and so Optuna) after this callback returns, and the store must
+    hold every result Optuna holds, or ``resume`` could not settle a driver killed in
+    between. :meth:`flush` waits for the writes and raises the first that failed.
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class StoreRecorder(Callback):
                 trial, status="COMPLETE", **outcome, finished_at=datetime.now(UTC), **where
             )
             self.finished[trial.trial_id] = "COMPLETE"
+            self.writer.flush()  # stored before the searcher tells Optuna (resume relies on it)
             self._post_reference(trial, outcome["metrics"], "")
         elif ERROR_KEY in result:
             self._update(
@@ -140,6 +144,7 @@ class StoreRecorder(Callback):
                 **where,
             )
             self.finished[trial.trial_id] = "FAILED"
+            self.writer.flush()
             self._post_reference(trial, None, result[ERROR_KEY])
 
     def on_trial_recover(

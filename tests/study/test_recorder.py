@@ -230,3 +230,16 @@ def test_pickling_leaves_the_live_parts_behind(store: ResultStore) -> None:
     callback, _ = recorder(store)
     copy = pickle.loads(pickle.dumps(callback))
     assert copy.store is None and copy.router is None and copy.board is None
+
+
+def test_an_outcome_is_stored_before_the_callback_returns(store: ResultStore) -> None:
+    """Tune tells Optuna after this callback: the store must already hold the outcome."""
+    callback, _ = recorder(store)
+    finished, failed = tune_trial("t0", "magnitude"), tune_trial("t1", "magnitude")
+    callback.on_trial_result(0, [], finished, {"evaluation": EVALUATION})
+    callback.on_trial_result(0, [], finished, {FINAL_KEY: result_outcome(RESULT, 2.0)})
+    callback.on_trial_result(0, [], failed, {ERROR_KEY: "ValueError: bad"})
+    statuses = {t.tune_trial_id: t.status for t in store.trials_of("s")}  # no flush
+    assert statuses == {"t0": "COMPLETE", "t1": "FAILED"}
+    assert len(store.evaluations_of(store.trials_of("s")[0].id)) == 1
+    callback.close()
