@@ -239,7 +239,14 @@ def print_status(url: str, study: str) -> None:
 
     from analysis import load_study, method_summary
 
-    frames = load_study(url, study, evaluations=False, configs=False, wide=False)
+    store = open_store(url)
+    try:
+        stored = store.get_study(study)
+        # A per-task objective (``metric:...``) lives in the wide columns: load them then.
+        wide = any(":" in objective for objective, _ in stored.objectives)
+        frames = load_study(store, study, evaluations=False, configs=False, wide=wide)
+    finally:
+        store.close()
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
     name, _, level = headline_objective(objectives)
