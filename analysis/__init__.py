@@ -1,113 +1,138 @@
 """Analysis of paretune studies: Pareto fronts, hypervolume, comparisons, tables, figures.
 
-The Pareto maths lives in :mod:`study._pareto` (the ``mo-asha`` scheduler needs it in the
-Ray driver) and is published here. Importing the package loads every
-``analysis/*_figures.py`` module, whose decorators register the report's figures.
+What a notebook needs: :func:`load_study` reads a study's trials and evaluations into
+pandas frames; :func:`method_fronts`, :func:`pareto_mask` and :func:`hypervolume` give the
+Pareto fronts and their hypervolumes; :func:`compare_at_levels` and
+:func:`compare_seeds` compare the methods level by level; :func:`pareto_front_figure`
+and the other ``*_figure`` functions return plotly figures; :func:`build_report` writes
+the HTML report. The Pareto maths lives in :mod:`study._pareto` (the ``mo-asha``
+scheduler needs it in the Ray driver) and is published here.
+
+Importing the package is cheap: each name loads its module on first use (plotly with the
+first figure function, Dash only with :func:`serve_dashboard`). Reading :data:`FIGURES`
+imports every ``analysis/*_figures.py`` module, whose decorators register the report's
+figures; plugins add theirs through the ``paretune.figures`` entry point group.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from analysis._compare import (
-    BUDGETS,
-    DEFAULT_LEVELS,
-    DEFAULT_OBJECTIVES,
-    NATURAL_WORST,
-    SeedSummary,
-    best_at_sparsity_levels,
-    check_objectives,
-    completed_trials,
-    hypervolume_vs_budget,
-    hypervolume_within_noise,
-    method_fronts,
-    method_order,
-    method_summary,
-    objective_reference,
-    seed_summary,
-)
-from analysis._figure_registry import FIGURES, FigureContext, ReportFigure
-from analysis._figures import (
-    NO_TRIALS,
-    component_sparsity_figure,
-    hypervolume_budget_figure,
-    is_message_figure,
-    message_figure,
-    method_colors,
-    parallel_coordinates_figure,
-    pareto_front_figure,
-    task_metrics_figure,
-    trajectories_figure,
-)
-from analysis._grouping import (
-    DMTG_METHOD,
-    GroupingInfo,
-    GroupingSnapshot,
-    assignment_table,
-    branch_probability_history,
-    grouped_comparison,
-    grouping_of,
-    parse_grouping,
-    select_grouping_trial,
-)
-from analysis._grouping_figures import (
-    grouped_fronts_figure,
-    grouping_heatmap_figure,
-    grouping_history_figure,
-)
-from analysis._intervals import (
-    Interval,
-    bootstrap_interval,
-    comparison_sentence,
-    mean_interval,
-    paired_difference,
-)
-from analysis._levels import (
-    LevelComparison,
-    SeedComparisons,
-    compare_at_levels,
-    compare_seeds,
-    hypervolume_intervals,
-    level_sentences,
-    level_table,
-)
-from analysis._load import StudyFrames, load_study
-from analysis._report import ReportPaths, build_report
-from analysis._seed_figures import seed_fronts_figure
-from analysis._seeds import (
-    SeedBand,
-    SeedComparison,
-    SeedNoiseReport,
-    seed_bands,
-    seed_fronts,
-    seed_noise_report,
-)
-from analysis._tables import (
-    MISSING,
-    format_cells,
-    paper_table,
-    select_at_sparsity,
-    short_of_level,
-    short_of_level_note,
-    sparsity_level_table,
-    to_csv,
-    to_html,
-    to_latex,
-    to_markdown,
-)
-from study._levels import LEVEL_TOLERANCE
-from study._pareto import (
-    as_minimization,
-    crowding_distance,
-    default_reference,
-    hypervolume,
-    hypervolume_trace,
-    knee_point,
-    non_dominated_sort,
-    pareto_mask,
-)
+if TYPE_CHECKING:
+    from analysis._compare import (
+        BUDGETS,
+        DEFAULT_LEVELS,
+        DEFAULT_OBJECTIVES,
+        NATURAL_WORST,
+        SeedSummary,
+        best_at_sparsity_levels,
+        check_objectives,
+        completed_trials,
+        hypervolume_vs_budget,
+        hypervolume_within_noise,
+        method_fronts,
+        method_order,
+        method_summary,
+        objective_reference,
+        seed_summary,
+    )
+    from analysis._dashboard import serve as serve_dashboard
+    from analysis._figure_registry import (
+        FIGURES,
+        FigureContext,
+        FigureSpec,
+        ReportFigure,
+    )
+    from analysis._figures import (
+        NO_TRIALS,
+        component_sparsity_figure,
+        hypervolume_budget_figure,
+        is_message_figure,
+        message_figure,
+        method_colors,
+        parallel_coordinates_figure,
+        pareto_front_figure,
+        task_metrics_figure,
+        trajectories_figure,
+    )
+    from analysis._grouping import (
+        DMTG_METHOD,
+        GroupingInfo,
+        GroupingSnapshot,
+        assignment_table,
+        branch_probability_history,
+        grouped_comparison,
+        grouping_of,
+        parse_grouping,
+        select_grouping_trial,
+    )
+    from analysis._grouping_figures import (
+        grouped_fronts_figure,
+        grouping_heatmap_figure,
+        grouping_history_figure,
+    )
+    from analysis._intervals import (
+        Interval,
+        bootstrap_interval,
+        comparison_sentence,
+        mean_interval,
+        paired_difference,
+    )
+    from analysis._levels import (
+        LevelComparison,
+        SeedComparisons,
+        compare_at_levels,
+        compare_seeds,
+        hypervolume_intervals,
+        level_sentences,
+        level_table,
+    )
+    from analysis._load import (
+        StudyFrames,
+        list_studies,
+        load_study,
+    )
+    from analysis._report import (
+        ReportPaths,
+        build_report,
+    )
+    from analysis._seed_figures import (
+        seed_fronts_figure,
+    )
+    from analysis._seeds import (
+        SeedBand,
+        SeedComparison,
+        SeedNoiseReport,
+        seed_bands,
+        seed_fronts,
+        seed_noise_report,
+    )
+    from analysis._tables import (
+        MISSING,
+        format_cells,
+        paper_table,
+        select_at_sparsity,
+        short_of_level,
+        short_of_level_note,
+        sparsity_level_table,
+        to_csv,
+        to_html,
+        to_latex,
+        to_markdown,
+    )
+    from study._levels import (
+        LEVEL_TOLERANCE,
+    )
+    from study._pareto import (
+        as_minimization,
+        crowding_distance,
+        default_reference,
+        hypervolume,
+        hypervolume_trace,
+        knee_point,
+        non_dominated_sort,
+        pareto_mask,
+    )
 
 __all__ = [
     "BUDGETS",
@@ -120,6 +145,7 @@ __all__ = [
     "NATURAL_WORST",
     "NO_TRIALS",
     "FigureContext",
+    "FigureSpec",
     "GroupingInfo",
     "GroupingSnapshot",
     "Interval",
@@ -162,6 +188,7 @@ __all__ = [
     "knee_point",
     "level_sentences",
     "level_table",
+    "list_studies",
     "load_study",
     "mean_interval",
     "message_figure",
@@ -184,6 +211,7 @@ __all__ = [
     "seed_summary",
     "select_at_sparsity",
     "select_grouping_trial",
+    "serve_dashboard",
     "short_of_level",
     "short_of_level_note",
     "sparsity_level_table",
@@ -195,28 +223,135 @@ __all__ = [
     "trajectories_figure",
 ]
 
+#: Module of each public name, imported on first use.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "analysis._compare": (
+        "BUDGETS",
+        "DEFAULT_LEVELS",
+        "DEFAULT_OBJECTIVES",
+        "NATURAL_WORST",
+        "SeedSummary",
+        "best_at_sparsity_levels",
+        "check_objectives",
+        "completed_trials",
+        "hypervolume_vs_budget",
+        "hypervolume_within_noise",
+        "method_fronts",
+        "method_order",
+        "method_summary",
+        "objective_reference",
+        "seed_summary",
+    ),
+    "analysis._figure_registry": (
+        "FIGURES",
+        "FigureContext",
+        "FigureSpec",
+        "ReportFigure",
+    ),
+    "analysis._figures": (
+        "NO_TRIALS",
+        "component_sparsity_figure",
+        "hypervolume_budget_figure",
+        "is_message_figure",
+        "message_figure",
+        "method_colors",
+        "parallel_coordinates_figure",
+        "pareto_front_figure",
+        "task_metrics_figure",
+        "trajectories_figure",
+    ),
+    "analysis._grouping": (
+        "DMTG_METHOD",
+        "GroupingInfo",
+        "GroupingSnapshot",
+        "assignment_table",
+        "branch_probability_history",
+        "grouped_comparison",
+        "grouping_of",
+        "parse_grouping",
+        "select_grouping_trial",
+    ),
+    "analysis._grouping_figures": (
+        "grouped_fronts_figure",
+        "grouping_heatmap_figure",
+        "grouping_history_figure",
+    ),
+    "analysis._intervals": (
+        "Interval",
+        "bootstrap_interval",
+        "comparison_sentence",
+        "mean_interval",
+        "paired_difference",
+    ),
+    "analysis._levels": (
+        "LevelComparison",
+        "SeedComparisons",
+        "compare_at_levels",
+        "compare_seeds",
+        "hypervolume_intervals",
+        "level_sentences",
+        "level_table",
+    ),
+    "analysis._load": (
+        "StudyFrames",
+        "list_studies",
+        "load_study",
+    ),
+    "analysis._report": (
+        "ReportPaths",
+        "build_report",
+    ),
+    "analysis._seed_figures": ("seed_fronts_figure",),
+    "analysis._seeds": (
+        "SeedBand",
+        "SeedComparison",
+        "SeedNoiseReport",
+        "seed_bands",
+        "seed_fronts",
+        "seed_noise_report",
+    ),
+    "analysis._tables": (
+        "MISSING",
+        "format_cells",
+        "paper_table",
+        "select_at_sparsity",
+        "short_of_level",
+        "short_of_level_note",
+        "sparsity_level_table",
+        "to_csv",
+        "to_html",
+        "to_latex",
+        "to_markdown",
+    ),
+    "study._levels": ("LEVEL_TOLERANCE",),
+    "study._pareto": (
+        "as_minimization",
+        "crowding_distance",
+        "default_reference",
+        "hypervolume",
+        "hypervolume_trace",
+        "knee_point",
+        "non_dominated_sort",
+        "pareto_mask",
+    ),
+    "analysis._dashboard": ("serve_dashboard",),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+#: Public names that are another name of their module.
+_RENAMED = {"serve_dashboard": "serve"}
 
-def _load_figure_modules(package: str = __name__, path: Iterable[str] | None = None) -> list[str]:
-    """Imports every ``*_figures`` module of ``package`` (this one by default); their
-    decorators register the report's figures, so a new figure module is imported without
-    an import added anywhere.
 
-    Args:
-        package: The package's dotted name.
-        path: Its folders (default: this package's ``__path__``).
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    import importlib
 
-    Returns:
-        The modules' dotted names.
-    """
-    folders = __path__ if path is None else path
-    names = [
-        f"{package}.{module.name}"
-        for module in pkgutil.iter_modules(folders)
-        if module.name.endswith("_figures")
-    ]
-    for name in names:
-        importlib.import_module(name)
-    return names
+    value = getattr(importlib.import_module(_LAZY[name]), _RENAMED.get(name, name))
+    if name == "FIGURES":
+        value.import_builtin()
+    globals()[name] = value  # later reads skip this function
+    return value
 
 
-_load_figure_modules()
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

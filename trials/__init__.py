@@ -1,7 +1,15 @@
 """Everything that runs inside one trial: data, models, tasks, weight pruners, trainer.
 
-Importing this package is cheap and does not import torch; the heavy entry points load
-on first use, so torch-free packages can import ``trials.registry``.
+The public entry points are :func:`run_trial` (one trial from a :class:`TrialConfig` or a
+dict), the checks a study runs before any trial starts (:func:`validate_trial_config`,
+:func:`validate_data`, :func:`validate_tasks`), the :class:`Trainer` with the
+:class:`TrialSetup` it trains (:func:`build_setup`), and :func:`time_trial`. Plugins live
+in the registries of the subpackages (:data:`trials.pruning.PRUNERS`,
+:data:`trials.weighting.WEIGHTINGS`, :data:`trials.data.DATASETS`,
+:data:`trials.models.BACKBONES`, :data:`trials.models.HEADS`), see :mod:`trials.registry`.
+
+Importing this package is cheap and does not import torch; the entry points load on first
+use, so torch-free packages can import ``trials.registry``.
 """
 
 from __future__ import annotations
@@ -9,18 +17,51 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trials._config import Evaluation, TrialConfig, TrialResult
+    from trials._config import Evaluation, LoaderOptions, TrialConfig, TrialResult
     from trials._run import run_trial
-    from trials._trainer import TrialDiverged
+    from trials._timing import TrialTiming, time_trial
+    from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+    from trials._validate import (
+        TrialConfigError,
+        validate_data,
+        validate_tasks,
+        validate_trial_config,
+    )
 
-__all__ = ["Evaluation", "TrialConfig", "TrialDiverged", "TrialResult", "run_trial"]
+__all__ = [
+    "Evaluation",
+    "LoaderOptions",
+    "Trainer",
+    "TrialConfig",
+    "TrialConfigError",
+    "TrialDiverged",
+    "TrialResult",
+    "TrialSetup",
+    "TrialTiming",
+    "build_setup",
+    "run_trial",
+    "time_trial",
+    "validate_data",
+    "validate_tasks",
+    "validate_trial_config",
+]
 
 _LAZY = {
     "Evaluation": "trials._config",
+    "LoaderOptions": "trials._config",
     "TrialConfig": "trials._config",
     "TrialResult": "trials._config",
-    "TrialDiverged": "trials._trainer",
     "run_trial": "trials._run",
+    "TrialTiming": "trials._timing",
+    "time_trial": "trials._timing",
+    "Trainer": "trials._trainer",
+    "TrialDiverged": "trials._trainer",
+    "TrialSetup": "trials._trainer",
+    "build_setup": "trials._trainer",
+    "TrialConfigError": "trials._validate",
+    "validate_data": "trials._validate",
+    "validate_tasks": "trials._validate",
+    "validate_trial_config": "trials._validate",
 }
 
 
@@ -30,3 +71,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'trials' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
