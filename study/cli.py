@@ -283,7 +283,7 @@ def dashboard(
     """Browse a study's fronts and trials in a local web page, live while it runs."""
     import socket
 
-    from analysis._dashboard import serve
+    from analysis import serve_dashboard
     from study._commands import check_study_name, dashboard_stores
     from study._errors import UserInputError
     from study.store import ResultStore, redact_url
@@ -319,7 +319,7 @@ def dashboard(
             "configs and results; the dashboard has no login"
         )
     target = urls[0] if db is not None else urls
-    serve(target, host=host, port=port, study=study, refresh_s=refresh, labels=labels)
+    serve_dashboard(target, host=host, port=port, study=study, refresh_s=refresh, labels=labels)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """Imports run one way: trials <- search_spaces <- study <- analysis, with no circles.
 
 Every ``import`` of every module counts, wherever it stands: at module level, inside a
-function or under ``TYPE_CHECKING``. The only edge from ``study`` up to ``analysis`` is the
-CLI's rendering commands, which import it inside their functions.
+function or under ``TYPE_CHECKING``. The only edges from ``study`` up to ``analysis`` are
+the CLI's rendering commands and the study handle of the public API (``study._api``),
+which import it inside their functions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The packages, lowest first: a package may import only those before it.
 LAYERS = ("trials", "search_spaces", "study", "analysis")
 #: Modules of ``study`` that may import ``analysis``, inside functions only.
-RENDERING = ("study.cli", "study._commands")
+RENDERING = ("study.cli", "study._commands", "study._api")
 
 
 def module_files() -> dict[str, Path]:

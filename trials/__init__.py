@@ -3,7 +3,8 @@
 The public entry points are :func:`run_trial` (one trial from a :class:`TrialConfig` or a
 dict), the checks a study runs before any trial starts (:func:`validate_trial_config`,
 :func:`validate_data`, :func:`validate_tasks`), the :class:`Trainer` with the
-:class:`TrialSetup` it trains (:func:`build_setup`), and :func:`time_trial`. Plugins live
+:class:`TrialSetup` it trains (:func:`build_setup`), :func:`time_trial` and
+:func:`visible_gpus`. Plugins live
 in the registries of the subpackages (:data:`trials.pruning.PRUNERS`,
 :data:`trials.weighting.WEIGHTINGS`, :data:`trials.data.DATASETS`,
 :data:`trials.models.BACKBONES`, :data:`trials.models.HEADS`), see :mod:`trials.registry`.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trials._config import Evaluation, LoaderOptions, TrialConfig, TrialResult
+    from trials._device import visible_gpus
     from trials._run import run_trial
     from trials._timing import TrialTiming, time_trial
     from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
@@ -44,6 +46,7 @@ __all__ = [
     "validate_data",
     "validate_tasks",
     "validate_trial_config",
+    "visible_gpus",
 ]
 
 _LAZY = {
@@ -62,6 +65,7 @@ _LAZY = {
     "validate_data": "trials._validate",
     "validate_tasks": "trials._validate",
     "validate_trial_config": "trials._validate",
+    "visible_gpus": "trials._device",
 }
 
 

@@ -20,11 +20,9 @@ from pydantic import Field
 from torch import nn
 
 from search_spaces import SEARCH_SPACES, Float, SearchSpace, get_search_space
-from study import load_config
-from study._commands import validate_study
+from study import check_study, load_config
 from tests.trials.pruner_contract import check_lifecycle, check_optimizer_groups, check_params
-from trials import run_trial
-from trials._validate import validate_trial_config
+from trials import run_trial, validate_trial_config
 from trials.pruning import (
     PRUNERS,
     PrunerParams,
@@ -185,7 +183,7 @@ def test_the_study_config_and_its_preflight_accept_it(
     config = load_config(path)
     space = config.method_space(plugin)
     assert (space["prune_at"].low, space["prune_at"].high) == (0.3, 0.6)
-    validate_study(config)  # every trial the study would run, before Ray starts
+    check_study(config)  # every trial the study would run, before Ray starts
     fields = config.trial_config(plugin, {"target_sparsity": 0.9}, seed=0)
     trial = validate_trial_config(fields)
     assert trial.method == plugin
