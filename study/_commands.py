@@ -437,3 +437,47 @@ def report_command(study: str, db: str | None, out: Path | None, images: bool = 
         console.print(to_markdown(table), markup=False, highlight=False)
     console.print(f"report: {html}")
     return html
+
+
+def _range_text(spec: dict[str, Any]) -> str:
+    """A searched parameter's range: ``[0.5, 0.99]``, ``[1e-06, 0.03] log``, ``{a, b}``."""
+    if "choices" in spec:
+        return "{" + ", ".join(map(str, spec["choices"])) + "}"
+    text = f"[{spec['low']:g}, {spec['high']:g}]"
+    return text + " log" if spec.get("log") else text
+
+
+def method_rows() -> list[dict[str, str]]:
+    """Every method (weight pruners, then architecture searches) as ``name``, ``kind``,
+    ``source`` (``paretune``, or the plugin distribution) and ``searched`` (its searched
+    parameters and ranges, or what is missing when it has no search space)."""
+    from search_spaces import get_search_space
+    from trials.grouping import ARCHITECTURE_SEARCHES
+    from trials.pruning import PRUNERS
+    from trials.registry import PluginError
+
+    rows = []
+    for kind, registry in (
+        ("weight pruner", PRUNERS),
+        ("architecture search", ARCHITECTURE_SEARCHES),
+    ):
+        for name in registry.names():
+            try:
+                params = get_search_space(name).searched
+                searched = ", ".join(f"{p.name} {_range_text(p.to_dict())}" for p in params)
+            except PluginError:
+                searched = "no search space (add one to the paretune.search_spaces group)"
+            origin = registry.origin(name)
+            source = f"plugin {origin}" if origin else "paretune"
+            rows.append({"name": name, "kind": kind, "source": source, "searched": searched or "-"})
+    return rows
+
+
+def methods_command() -> None:
+    """``paretune methods``: every method with its source and searched parameters."""
+    table = Table(title="methods", caption="searched: the default search space's ranges")
+    for column in ("method", "kind", "source", "searched"):
+        table.add_column(column, no_wrap=column != "searched")
+    for row in method_rows():
+        table.add_row(row["name"], row["kind"], row["source"], row["searched"])
+    console.print(table)

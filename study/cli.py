@@ -125,6 +125,23 @@ def models() -> None:
             _count(row["prunable_parameters"]),
         )
     console.print(table)
+    from study._commands import method_rows
+
+    names = ", ".join(row["name"] for row in method_rows())
+    console.print(
+        f"methods: {names} ('paretune methods' shows their search spaces)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def methods() -> None:
+    """List every method (weight pruners, architecture searches, plugins) with its
+    searched parameters."""
+    from study._commands import methods_command
+
+    methods_command()
 
 
 DbOption = Annotated[

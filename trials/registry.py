@@ -173,6 +173,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._origins: dict[str, str] = {}
         self._entry_points_done: set[tuple[str, str]] = set()
+        self._empty_modules: set[tuple[str, str]] = set()
         self._loaded = plugins is None and group is None
 
     # -- discovery ------------------------------------------------------------------------
@@ -232,7 +233,8 @@ class Registry(Generic[T]):
         name, source = entry_point.name, _distribution(entry_point)
         where = f"plugin {source}: entry point {name!r} = {entry_point.value!r} in {self.group}"
         before = dict(self._entries)
-        imported = entry_point.module in sys.modules
+        key = (entry_point.name, entry_point.value)
+        imported = entry_point.module in sys.modules and key not in self._empty_modules
         try:
             obj = entry_point.load()
         except Exception as error:
@@ -242,6 +244,7 @@ class Registry(Generic[T]):
             self._origins[added] = source
         if isinstance(obj, types.ModuleType):
             if not new and not imported:
+                self._empty_modules.add(key)
                 raise PluginError(
                     f"{where}: module {obj.__name__} registered no {self.kind} while imported"
                 )
