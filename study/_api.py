@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from study._errors import UserInputError
 
@@ -216,16 +216,14 @@ def resume_study(
     from study._ray import check_address
 
     name, url = _locate(study, db)
-    extension = None if config is None else as_config(config)
-    if extension is None and not _is_name(study):
-        extension = as_config(study)  # type: ignore[arg-type]
+    given = config if config is not None or _is_name(study) else study
     store = open_store(url, must_exist=db is None)
     try:
         record = store.get_study(name)
         stored = StudyConfig.from_stored(record.config)
-        if extension is not None:
-            source = None if config is None or isinstance(config, StudyConfig) else str(config)
-            stored = extended(stored, extension, source)
+        if given is not None:
+            source = None if isinstance(given, StudyConfig) else str(given)
+            stored = extended(stored, as_config(given), source)
             store.set_study_config(name, stored.public_dict())
         if address is not None:
             stored = stored.model_copy(update={"ray_address": address})
@@ -257,7 +255,7 @@ def open_study(study: str | StudyConfig | os.PathLike[str], db: str | None = Non
     return StudyHandle(name, url)
 
 
-def _is_name(study: str | StudyConfig | os.PathLike[str]) -> bool:
+def _is_name(study: str | StudyConfig | os.PathLike[str]) -> TypeGuard[str]:
     """Whether ``study`` names a study (a YAML path or a config does not)."""
     return isinstance(study, str) and not study.endswith((".yaml", ".yml"))
 
@@ -265,7 +263,7 @@ def _is_name(study: str | StudyConfig | os.PathLike[str]) -> bool:
 def _locate(study: str | StudyConfig | os.PathLike[str], db: str | None) -> tuple[str, str]:
     """``(name, database url)`` of a study given by name or by its config."""
     if _is_name(study):
-        return study, db or default_storage_url(check_study_name(study))  # type: ignore[arg-type]
+        return study, db or default_storage_url(check_study_name(study))
     config = as_config(study)
     return config.name, db or config.storage_url()
 
@@ -449,14 +447,16 @@ class StudyHandle:
         return method_fronts(self.trials, self.objectives)
 
     def front(self, method: str | None = None) -> pd.DataFrame:
-        """The Pareto set of ``method`` (default: of all methods together), sorted by the
-        first objective."""
+        """The Pareto set of ``method`` (default: of all methods together), sorted by
+        sparsity (by the first objective when sparsity is none)."""
         fronts = self.fronts()
         if method is None:
             chosen = fronts[fronts["on_front_overall"]]
         else:
             chosen = fronts[fronts["on_front"] & (fronts["method"] == method)]
-        return chosen.sort_values(self.objectives[0][0]).reset_index(drop=True)
+        names = [name for name, _ in self.objectives]
+        key = "sparsity" if "sparsity" in names else names[0]
+        return chosen.sort_values(key).reset_index(drop=True)
 
     def summary(self, sparsity: float | None = None) -> pd.DataFrame:
         """One row per method: trial counts, Pareto set size, hypervolume and the best
