@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trials.lazy import lazy_exports
+
 if TYPE_CHECKING:
     from analysis._compare import (
         BUDGETS,
@@ -223,135 +225,11 @@ __all__ = [
     "trajectories_figure",
 ]
 
-#: Module of each public name, imported on first use.
-_MODULES: dict[str, tuple[str, ...]] = {
-    "analysis._compare": (
-        "BUDGETS",
-        "DEFAULT_LEVELS",
-        "DEFAULT_OBJECTIVES",
-        "NATURAL_WORST",
-        "SeedSummary",
-        "best_at_sparsity_levels",
-        "check_objectives",
-        "completed_trials",
-        "hypervolume_vs_budget",
-        "hypervolume_within_noise",
-        "method_fronts",
-        "method_order",
-        "method_summary",
-        "objective_reference",
-        "seed_summary",
-    ),
-    "analysis._figure_registry": (
-        "FIGURES",
-        "FigureContext",
-        "FigureSpec",
-        "ReportFigure",
-    ),
-    "analysis._figures": (
-        "NO_TRIALS",
-        "component_sparsity_figure",
-        "hypervolume_budget_figure",
-        "is_message_figure",
-        "message_figure",
-        "method_colors",
-        "parallel_coordinates_figure",
-        "pareto_front_figure",
-        "task_metrics_figure",
-        "trajectories_figure",
-    ),
-    "analysis._grouping": (
-        "DMTG_METHOD",
-        "GroupingInfo",
-        "GroupingSnapshot",
-        "assignment_table",
-        "branch_probability_history",
-        "grouped_comparison",
-        "grouping_of",
-        "parse_grouping",
-        "select_grouping_trial",
-    ),
-    "analysis._grouping_figures": (
-        "grouped_fronts_figure",
-        "grouping_heatmap_figure",
-        "grouping_history_figure",
-    ),
-    "analysis._intervals": (
-        "Interval",
-        "bootstrap_interval",
-        "comparison_sentence",
-        "mean_interval",
-        "paired_difference",
-    ),
-    "analysis._levels": (
-        "LevelComparison",
-        "SeedComparisons",
-        "compare_at_levels",
-        "compare_seeds",
-        "hypervolume_intervals",
-        "level_sentences",
-        "level_table",
-    ),
-    "analysis._load": (
-        "StudyFrames",
-        "list_studies",
-        "load_study",
-    ),
-    "analysis._report": (
-        "ReportPaths",
-        "build_report",
-    ),
-    "analysis._seed_figures": ("seed_fronts_figure",),
-    "analysis._seeds": (
-        "SeedBand",
-        "SeedComparison",
-        "SeedNoiseReport",
-        "seed_bands",
-        "seed_fronts",
-        "seed_noise_report",
-    ),
-    "analysis._tables": (
-        "MISSING",
-        "format_cells",
-        "paper_table",
-        "select_at_sparsity",
-        "short_of_level",
-        "short_of_level_note",
-        "sparsity_level_table",
-        "to_csv",
-        "to_html",
-        "to_latex",
-        "to_markdown",
-    ),
-    "study._levels": ("LEVEL_TOLERANCE",),
-    "study._pareto": (
-        "as_minimization",
-        "crowding_distance",
-        "default_reference",
-        "hypervolume",
-        "hypervolume_trace",
-        "knee_point",
-        "non_dominated_sort",
-        "pareto_mask",
-    ),
-    "analysis._dashboard": ("serve_dashboard",),
-}
-_LAZY = {name: module for module, names in _MODULES.items() for name in names}
-#: Public names that are another name of their module.
-_RENAMED = {"serve_dashboard": "serve"}
+_lazy, __dir__ = lazy_exports(__name__, __file__)  # not _load: analysis._load is a module
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), _RENAMED.get(name, name))
-    if name == "FIGURES":
+    value = _lazy(name)
+    if name == "FIGURES":  # the built-in figures register themselves
         value.import_builtin()
-    globals()[name] = value  # later reads skip this function
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -70,6 +70,14 @@ def imports_of(module: str) -> Iterator[tuple[str, int, bool]]:
                 yield owner, node.lineno, id(node) not in in_functions
 
 
+def probe_module(source: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Adds ``source`` to the scanned modules as ``study._probe`` (for the test); its name."""
+    probe = folder / "probe.py"
+    probe.write_text(source)
+    monkeypatch.setitem(MODULES, "study._probe", probe)
+    return "study._probe"
+
+
 def edges() -> dict[str, set[str]]:
     return {module: {target for target, _, _ in imports_of(module)} for module in MODULES}
 
@@ -148,10 +156,8 @@ def test_imports_run_one_way() -> None:
 def test_the_parser_sees_every_kind_of_import(
     source: str, expected: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probe = tmp_path / "probe.py"
-    probe.write_text(source)
-    monkeypatch.setitem(MODULES, "study._probe", probe)
-    assert {target for target, _, _ in imports_of("study._probe")} == expected
+    probe = probe_module(source, tmp_path, monkeypatch)
+    assert {target for target, _, _ in imports_of(probe)} == expected
 
 
 def test_a_circle_is_found() -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_import_graph import MODULES, _owner, imports_of
+from tests.test_import_graph import MODULES, _owner, imports_of, probe_module
+from trials.lazy import type_checking_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The command line's own modules; the modules only they import are found below.
@@ -116,7 +117,7 @@ def test_the_cli_imports_no_private_name_of_another_package() -> None:
     [
         ("from trials._validate import validate_data\n", ["from trials._validate"]),
         ("def f():\n    from analysis._dashboard import serve\n", ["from analysis._dashboard"]),
-        ("from trials import _LAZY\n", ["from trials import _LAZY"]),
+        ("from trials import _hidden\n", ["from trials import _hidden"]),
         ("from trials import not_published\n", ["from trials import not_published"]),
         ("from trials.data import CACHE_ENV\n", []),
         ("from trials.registry import unknown_name_message\n", []),
@@ -128,10 +129,7 @@ def test_the_cli_imports_no_private_name_of_another_package() -> None:
 def test_the_check_sees_private_imports(
     source: str, expected: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probe = tmp_path / "probe.py"
-    probe.write_text(source)
-    monkeypatch.setitem(MODULES, "study._probe", probe)
-    found = list(private_imports("study._probe"))
+    found = list(private_imports(probe_module(source, tmp_path, monkeypatch)))
     assert len(found) == len(expected)
     for line, part in zip(found, expected, strict=True):
         assert part in line
@@ -148,12 +146,14 @@ def test_every_published_name_exists(module: str) -> None:
 
 
 def test_the_lazy_packages_list_what_they_load() -> None:
-    """``trials`` and ``analysis`` load their names on use: their ``__all__`` and their
-    tables of modules agree, and ``dir()`` shows every public name."""
+    """``trials`` and ``analysis`` load their names on use: the imports under their
+    ``TYPE_CHECKING`` are their ``__all__``, and ``dir()`` shows every public name."""
     for module in ("trials", "analysis"):
         package = importlib.import_module(module)
-        assert set(package._LAZY) == set(package.__all__)
+        assert set(type_checking_imports(MODULES[module])) == set(package.__all__)
         assert set(package.__all__) <= set(dir(package))
+    with pytest.raises(AttributeError, match="module 'analysis' has no attribute 'nothing'"):
+        importlib.import_module("analysis").nothing  # noqa: B018
 
 
 def test_importing_analysis_loads_no_plotting_library(repo_root: Path) -> None:

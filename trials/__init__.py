@@ -15,7 +15,9 @@ use, so torch-free packages can import ``trials.registry``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trials.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trials._config import Evaluation, LoaderOptions, TrialConfig, TrialResult
@@ -49,33 +51,4 @@ __all__ = [
     "visible_gpus",
 ]
 
-_LAZY = {
-    "Evaluation": "trials._config",
-    "LoaderOptions": "trials._config",
-    "TrialConfig": "trials._config",
-    "TrialResult": "trials._config",
-    "run_trial": "trials._run",
-    "TrialTiming": "trials._timing",
-    "time_trial": "trials._timing",
-    "Trainer": "trials._trainer",
-    "TrialDiverged": "trials._trainer",
-    "TrialSetup": "trials._trainer",
-    "build_setup": "trials._trainer",
-    "TrialConfigError": "trials._validate",
-    "validate_data": "trials._validate",
-    "validate_tasks": "trials._validate",
-    "validate_trial_config": "trials._validate",
-    "visible_gpus": "trials._device",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'trials' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, __file__)
