@@ -36,7 +36,9 @@ def trial(
     ] = None,
     head: Annotated[str, typer.Option(help="Head name.")] = "light",
     head_option: Annotated[list[str] | None, typer.Option(help="Head option KEY=VALUE.")] = None,
-    method: Annotated[str, typer.Option(help="Weight pruning method.")] = "dense",
+    method: Annotated[
+        str, typer.Option(help="Weight pruning method: a name, or module:Class.")
+    ] = "dense",
     target_sparsity: Annotated[float | None, typer.Option(help="Target overall sparsity.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Method parameter KEY=VALUE.")] = None,
     iterations: Annotated[int, typer.Option(help="Training iterations.")] = 500,
