@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.paretune-installed
 
-.PHONY: setup quickstart test lint bench clean
+.PHONY: setup quickstart test lint docs bench clean
 
 # paretune itself with -qq: errors only (setuptools notes every flat-layout editable install)
 $(STAMP): pyproject.toml
@@ -28,8 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check study search_spaces trials analysis tests benchmarks
 	$(BIN)/mypy
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -9,14 +9,17 @@ module::
     def _my_figure(context: FigureContext) -> go.Figure:
         return my_figure(context.trials, context.objectives)
 
-Every ``analysis/*_figures.py`` module is imported with the package (see
-``analysis/__init__.py``), so a new figure module needs no other edit: the report draws
-the registered figures in ``order`` (then id) under "Figures", and the dashboard offers
-them in its figure list.
+Every ``analysis/*_figures.py`` module is imported on the registry's first lookup (and
+when ``analysis.FIGURES`` is read), so a new figure module needs no other edit: the
+report draws the registered figures in ``order`` (then id) under "Figures", and the
+dashboard offers them in its figure list. Plugins register theirs through the
+``paretune.figures`` entry point group.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from analysis._compare import (
     completed_trials,
     objective_reference,
 )
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, PluginError, Registry
 
 __all__ = [
     "FIGURES",
@@ -42,6 +45,7 @@ __all__ = [
     "FigureRegistry",
     "FigureSpec",
     "ReportFigure",
+    "figure_spec",
     "unique_slug",
 ]
 
@@ -153,11 +157,27 @@ class FigureRegistry(Registry[FigureSpec]):
 
         return decorator
 
-    def unregister(self, id: str) -> FigureSpec:
-        """Removes and returns the figure ``id`` (a test's throwaway figure, a plugin's)."""
-        spec = self.get(id)
-        del self._entries[id]
-        return spec
+    def import_builtin(self) -> list[str]:
+        """Imports every ``*_figures`` module of the ``plugins`` package (``analysis``);
+        their decorators register the built-in figures, so a new figure module needs no
+        import added anywhere. Done by the first lookup, and by ``analysis.FIGURES``.
+
+        Returns:
+            The modules' dotted names.
+        """
+        assert self.plugins is not None
+        package = importlib.import_module(self.plugins)
+        names = [
+            f"{self.plugins}.{module.name}"
+            for module in pkgutil.iter_modules(package.__path__)
+            if module.name.endswith("_figures")
+        ]
+        for name in sorted(names):
+            importlib.import_module(name)
+        return names
+
+    def _import_plugins(self) -> None:
+        self.import_builtin()
 
     def ordered(self) -> list[FigureSpec]:
         """Every registered figure in report order."""
@@ -177,8 +197,28 @@ class FigureRegistry(Registry[FigureSpec]):
         return figures
 
 
-FIGURES = FigureRegistry("report figure")
-"""The report's and the dashboard's figures (``analysis/*_figures.py`` register theirs)."""
+def figure_spec(id: str, obj: object) -> FigureSpec:
+    """A plugin's figure: a :class:`FigureSpec` registered under its own id.
+
+    Raises:
+        PluginError: ``obj`` is no :class:`FigureSpec` or has another id.
+    """
+    if not isinstance(obj, FigureSpec):
+        raise PluginError(
+            f"report figure {id!r}: {type(obj).__name__} is no analysis.FigureSpec (name a "
+            f"FigureSpec, or a module whose FIGURES.figure decorators register its figures)"
+        )
+    if obj.id != id:
+        raise PluginError(f"report figure {id!r}: the FigureSpec's id is {obj.id!r}")
+    return obj
+
+
+FIGURES = FigureRegistry(
+    "report figure", plugins="analysis", group=ENTRY_POINT_GROUPS["figures"], adapt=figure_spec
+)
+"""The report's and the dashboard's figures: ``analysis/*_figures.py`` register theirs, and
+plugins through the ``paretune.figures`` entry point group (a :class:`FigureSpec` under its
+id, or a module whose :meth:`FigureRegistry.figure` decorators register its figures)."""
 
 
 def unique_slug(text: str, taken: set[str], default: str = "method") -> str:

@@ -9,12 +9,38 @@ the pruners' docstrings). The trainer's ``lr`` is not searched for pruning metho
 
 from __future__ import annotations
 
+import dataclasses
+
 from search_spaces._params import Float, Int, Param
 from search_spaces._space import SearchSpace
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, PluginError, Registry, UnknownNameError
 
-SEARCH_SPACES: Registry[SearchSpace] = Registry("method")
-"""Method name -> its default :class:`SearchSpace`."""
+
+def space_of(method: str, obj: object) -> SearchSpace:
+    """The search space a plugin gives for ``method``: ``obj`` itself when it is a
+    :class:`SearchSpace`, else its ``search_space`` attribute (a pruner class may carry its
+    space). The space is named after ``method``.
+
+    Raises:
+        PluginError: ``obj`` is neither (the message says what to add).
+    """
+    space = obj if isinstance(obj, SearchSpace) else getattr(obj, "search_space", None)
+    if not isinstance(space, SearchSpace):
+        owner = getattr(obj, "__qualname__", type(obj).__name__)
+        raise PluginError(
+            f"method {method!r} has no search space: {owner} is no "
+            f"search_spaces.SearchSpace and has no 'search_space' attribute holding one"
+        )
+    return space if space.method == method else dataclasses.replace(space, method=method)
+
+
+SEARCH_SPACES: Registry[SearchSpace] = Registry(
+    "method", group=ENTRY_POINT_GROUPS["search_spaces"], adapt=space_of
+)
+"""Method name -> its default :class:`SearchSpace`. Plugins add theirs through the
+``paretune.search_spaces`` entry point group (a :class:`SearchSpace`, or a pruner class
+with a ``search_space`` attribute, under the method's name); a ``module:Class`` method
+takes the ``search_space`` attribute of its class."""
 
 
 def _register(method: str, *params: Param) -> SearchSpace:
@@ -207,9 +233,51 @@ def get_search_space(method: str, calibration: str = "reference") -> SearchSpace
     Raises:
         trials.registry.UnknownNameError: ``method`` or ``calibration`` is not known; the
             message lists the valid names and suggests the closest one.
+        trials.registry.PluginError: ``method`` is a plugin's method without a search space
+            (the message says where to add one), or a ``module:Class`` reference that does
+            not import or whose class has no ``search_space``.
     """
     from trials._calibration import check_calibration
 
-    space = SEARCH_SPACES.get(method)
+    try:
+        space = SEARCH_SPACES.get(method)
+    except UnknownNameError:
+        owner = _method_owner(method)
+        if owner is None:
+            raise
+        raise PluginError(
+            f"method {method!r} ({owner}) has no search space; add one under {method!r} to "
+            f"the {ENTRY_POINT_GROUPS['search_spaces']!r} entry point group or register it "
+            f"with search_spaces.SEARCH_SPACES.register({method!r})"
+        ) from None
     overrides = CALIBRATED_SPACES.get(check_calibration(calibration), {}).get(method)
     return space.override(overrides) if overrides else space
+
+
+def _method_owner(method: str) -> str | None:
+    """What ``method`` is when a plugin registered it without a search space: ``weight
+    pruner of plugin my-plugin 0.1``, ``weight pruner registered in trials.pruning.PRUNERS``
+    (registered in code), or None for a name nobody registered.
+
+    Entry points are read without importing the plugins; the registries of ``trials`` are
+    only asked when that package is already loaded (so a typo does not load torch).
+    """
+    import importlib.metadata
+    import sys
+
+    for kind, group in (
+        ("weight pruner", ENTRY_POINT_GROUPS["pruners"]),
+        ("architecture search", ENTRY_POINT_GROUPS["architecture_searches"]),
+    ):
+        for entry_point in importlib.metadata.entry_points(group=group, name=method):
+            dist = entry_point.dist
+            source = f"{dist.metadata['Name']} {dist.version}" if dist else entry_point.value
+            return f"{kind} of plugin {source}"
+    for kind, module, name in (
+        ("weight pruner", "trials.pruning", "PRUNERS"),
+        ("architecture search", "trials.grouping", "ARCHITECTURE_SEARCHES"),
+    ):
+        registry = getattr(sys.modules.get(module), name, None)
+        if registry is not None and method in registry:
+            return f"{kind} registered in {module}.{name}"
+    return None

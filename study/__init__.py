@@ -1,10 +1,18 @@
-"""Studies: the typed config, the SQL results store, and (loaded on use) their execution.
+"""Studies: the typed config, running and resuming them, and the SQL results store.
 
-Importing this package imports neither torch nor Ray nor Optuna.
+The public entry points: :func:`run_study` runs a study from a :class:`StudyConfig` or
+its YAML file, :func:`resume_study` finishes (or extends) one whose driver stopped,
+:func:`open_study` opens a stored one; each returns a :class:`StudyHandle` whose trials
+are a pandas frame, with its Pareto fronts, summary, comparison, figure and report.
+:func:`check_study` checks a config (plugins, data, objectives) without running anything.
+
+Importing this package imports neither torch nor Ray nor Optuna nor pandas: they load
+when a study runs or its results are read.
 """
 
 from __future__ import annotations
 
+from study._api import StudyHandle, check_study, open_study, resume_study, run_study
 from study._config import (
     BudgetSpec,
     ConfigError,
@@ -45,10 +53,15 @@ __all__ = [
     "SchedulerSpec",
     "StoreError",
     "StudyConfig",
+    "StudyHandle",
     "TrialStatus",
+    "check_study",
     "create_store_engine",
     "format_validation_error",
     "load_config",
+    "open_study",
     "parse_config",
     "redact_url",
+    "resume_study",
+    "run_study",
 ]

@@ -33,7 +33,7 @@ from study._errors import UserInputError
 if TYPE_CHECKING:
     from study._cluster import NodeInfo
     from study._config import StudyConfig
-    from trials._timing import TrialTiming
+    from trials import TrialTiming
 
 Status = Literal["ok", "warn", "fail"]
 #: Batch size of an evaluation pass (``trials._trainer.evaluate``).
@@ -63,7 +63,7 @@ Report = Callable[[Finding], None]
 @contextlib.contextmanager
 def _temporary_cache() -> Iterator[None]:
     """Procedural data sets render into a temporary cache, removed afterwards."""
-    from trials.data._cache import CACHE_ENV
+    from trials.data import CACHE_ENV
 
     before = os.environ.get(CACHE_ENV)
     with tempfile.TemporaryDirectory(prefix="paretune-check-") as folder:
@@ -126,7 +126,7 @@ def _run_counts(config: StudyConfig) -> tuple[int, int]:
 def check_config(config: StudyConfig, path: Path, report: Report) -> bool:
     """Every trial the study would run validates, plugins and parameters included."""
     from study._plan import REFERENCE_METHOD, plan_methods
-    from trials._validate import validate_trial_config
+    from trials import validate_trial_config
     from trials.errors import ParetuneError
 
     try:
@@ -159,8 +159,8 @@ def check_data(config: StudyConfig, samples: int, report: Report) -> int | None:
     Returns:
         The held-out split's size, or None if the data cannot be used.
     """
-    from study._commands import validate_study
-    from trials._config import TrialConfig
+    from study import check_study
+    from trials import TrialConfig
     from trials.data import DatasetError, inspect_split
     from trials.errors import ParetuneError
 
@@ -189,7 +189,7 @@ def check_data(config: StudyConfig, samples: int, report: Report) -> int | None:
             )
         held_out = summary.size
     try:  # tasks and metrics that the objectives and method parameters name
-        validate_study(config)
+        check_study(config)
     except DatasetError as error:
         report(Finding("fail", "data", str(error)))
         return None
@@ -520,7 +520,7 @@ def estimate_cost(
 ) -> None:
     """Times ``iterations`` iterations of each method here and scales them to the study."""
     from study._cluster import fit_trials
-    from trials._timing import time_trial
+    from trials import time_trial
     from trials.errors import ParetuneError
 
     seeds = config.budget.seeds

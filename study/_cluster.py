@@ -42,7 +42,7 @@ def _count(value: float) -> str:
 
 def local_node() -> NodeInfo:
     """This machine as the local single-node Ray would see it (all CPUs, its GPUs)."""
-    from trials._device import visible_gpus
+    from trials import visible_gpus
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return NodeInfo("this machine", float(cpus or 1), float(visible_gpus()))

@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
+from study._api import (
+    DEFAULT_RUNS_DIR,
+    check_study_name,
+    default_storage_url,
+    headline_objective,
+    open_store,
+    study_folder,
+)
+from study._api import study_url as existing_study_url
 from study._console import console, err_console
 from study._errors import UserInputError
 
 if TYPE_CHECKING:
-    from study._config import StudyConfig
+    from study._api import StudyHandle
     from study.store import ResultStore
 
-DEFAULT_RUNS_DIR = Path("paretune-runs")
 EXPORT_FORMATS = ("csv", "json", "parquet")
 
 
@@ -28,150 +36,11 @@ class StudyIncomplete(UserInputError):
     exit_code = 1
 
 
-def check_study_name(study: str) -> str:
-    """Refuses a name that could not be a study's (``../x``, ``a/b``) before any file is
-    looked at."""
-    from study._config import STUDY_NAME_RULE, is_study_name
-
-    if not is_study_name(study):
-        raise UserInputError(f"study name {study!r}: {STUDY_NAME_RULE}")
-    return study
-
-
-def default_storage_url(study: str) -> str:
-    """Where ``paretune run`` puts a study by default (a SQLite file in its folder)."""
-    return f"sqlite:///{(DEFAULT_RUNS_DIR / study / 'paretune.db').resolve()}"
-
-
-def open_store(url: str, *, must_exist: bool = False) -> ResultStore:
-    """Opens the results store (one-line error if unreachable or absent)."""
-    from sqlalchemy.engine import make_url
-
-    from study.store import ResultStore
-
-    parsed = make_url(url)
-    is_sqlite_file = parsed.drivername.startswith("sqlite") and parsed.database
-    if must_exist and is_sqlite_file and not Path(str(parsed.database)).is_file():
-        raise UserInputError(f"no study database at {parsed.database}; pass --db URL")
-    return ResultStore(url)
-
-
-def existing_study_url(study: str, db: str | None) -> str:
-    """The database URL of an existing study (``--db`` or the default SQLite file)."""
-    check_study_name(study)
-    url = db or default_storage_url(study)
-    open_store(url, must_exist=db is None).close()
-    return url
-
-
-def validate_study(config: StudyConfig) -> None:
-    """Checks every trial the study would run, plugin names included, and every objective
-    that names a task or metric, before Ray starts."""
-    from study._plan import REFERENCE_METHOD, plan_methods
-    from trials._validate import validate_data, validate_tasks, validate_trial_config
-
-    for seed in config.budget.seeds:
-        reference = validate_trial_config(config.trial_config(REFERENCE_METHOD, {}, seed))
-    metrics = validate_data(reference)
-    for plan in plan_methods(config):
-        fields = config.trial_config(plan.method, {}, plan.seed)
-        searched = tuple(param.name for param in plan.space.searched)  # fixed ones are checked
-        validate_tasks(validate_trial_config(fields, searched=searched), tuple(metrics))
-        for objective, _ in config.objectives_for(plan.method):
-            _check_objective(objective, metrics, plan.method)
-
-
-def _check_objective(objective: str, metrics: dict[str, tuple[str, ...]], method: str) -> None:
-    """``metric:<task>:<metric>`` and ``delta:<task>`` must name what the trials report."""
-    from study._config import ConfigError
-    from study._objectives import task_references
-    from trials.registry import unknown_name_message
-
-    names = task_references(objective)
-    if names is None:
-        return
-    task, metric = names
-    where = f"objective {objective!r} (method {method})"
-    if task not in metrics:
-        raise ConfigError(f"{where}: " + unknown_name_message("task", task, list(metrics)))
-    if metric is not None and metric not in metrics[task]:
-        choices = list(metrics[task])
-        raise ConfigError(f"{where}: " + unknown_name_message(f"{task} metric", metric, choices))
-
-
-def _run(config: StudyConfig, store: ResultStore, url: str, verbose: bool, *, resume: bool) -> None:
-    """Drives the study under its lease: reconcile (on resume), run, then status and report."""
-    from study._ray import configure_ray_output
-
-    configure_ray_output(verbose)
-    from study._driver import driving
-    from study._faults import stop_on_store_failure
-    from study._progress import study_progress
-    from study._runner import StudyRunner
-
-    runner = StudyRunner(config, store, url, verbose=verbose)
-    if not resume:
-        runner.create()
-    with driving(store, config.name) as driver:
-        if resume:
-            settled = runner.reconcile().describe()
-            if settled:
-                console.print(f"{settled}; running the rest")
-        console.print(f"study [bold]{config.name}[/] -> {config.redacted_storage_url()}")
-        display = study_progress(config.name, str(config.study_dir))
-        with stop_on_store_failure(config.name, url), display as progress:
-            problems = runner.run(progress, driver)
-    print_status(url, config.name)
-    report_command(config.name, url, Path(str(config.study_dir)) / "report")
-    if problems:
-        shown = "\n".join(f"  {line}" for line in problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise StudyIncomplete(
-            f"study {config.name!r} is INCOMPLETE: {len(problems)} trial result(s) did not "
-            f"reach its Optuna searches:\n{shown}{more}"
-        )
-
-
 def run_command(config_path: Path, address: str | None, verbose: bool) -> None:
     """``paretune run CONFIG``."""
-    from study._config import load_config
-    from study._ray import check_address
+    from study import run_study
 
-    config = load_config(config_path)
-    if address is not None:
-        config = config.model_copy(update={"ray_address": address})
-    if config.ray_address:
-        check_address(config.ray_address)
-    validate_study(config)
-    url = config.storage_url()
-    store = open_store(url)
-    try:
-        existing = {record.name: record for record in store.list_studies()}.get(config.name)
-        if existing is not None:
-            _refuse_existing(config, existing.config)
-        _run(config, store, url, verbose, resume=False)
-    finally:
-        store.close()
-
-
-def _refuse_existing(config: StudyConfig, stored: dict[str, Any]) -> None:
-    """``run`` with a name in use: how to finish that study, or what the new config changes."""
-    from study._config import config_differences, describe_differences
-
-    where = config.redacted_storage_url()
-    resume = f"'paretune resume {config.name}" + ("" if config.storage is None else " --db URL")
-    changes = config_differences(stored, config.public_dict())
-    if not changes:
-        raise UserInputError(
-            f"study {config.name!r} already exists in {where}; finish it with {resume}' "
-            f"or choose another name"
-        )
-    raise UserInputError(
-        f"study {config.name!r} already exists in {where} with another config "
-        f"(stored -> new):\n{describe_differences(changes)}\n"
-        f"choose another name, or finish the stored study with {resume}' (more trials: "
-        f"{resume} --config FILE')"
-    )
+    finish(run_study(config_path, address=address, verbose=verbose))
 
 
 def resume_command(
@@ -186,50 +55,26 @@ def resume_command(
     With ``--config``, the file may differ from the stored config only in more trials per
     method (``budget.trials_per_method``, ``methods[].trials``): the study is extended.
     """
-    from study._config import StudyConfig
-    from study._ray import check_address
+    from study import resume_study
 
-    url = db or default_storage_url(check_study_name(study))
-    store = open_store(url, must_exist=db is None)
-    try:
-        record = store.get_study(study)
-        config = StudyConfig.from_stored(record.config)
-        if config_path is not None:
-            config = _extended(config, config_path)
-            store.set_study_config(study, config.public_dict())
-        if address is not None:
-            config = config.model_copy(update={"ray_address": address})
-        if config.ray_address:
-            check_address(config.ray_address)
-        _run(config, store, url, verbose, resume=True)
-    finally:
-        store.close()
+    check_study_name(study)
+    handle = resume_study(study, db=db, config=config_path, address=address, verbose=verbose)
+    finish(handle)
 
 
-def _extended(stored: StudyConfig, path: Path) -> StudyConfig:
-    """The config of ``resume --config``: the stored one with more trials, or an error."""
-    from study._config import describe_differences, load_config, resume_changes
-
-    new = load_config(path)
-    if new.storage is None and stored.storage is not None:
-        new = new.model_copy(update={"storage": stored.storage})
-    refused = resume_changes(stored, new)
-    if refused:
-        raise UserInputError(
-            f"{path} differs from the stored config of study {stored.name!r} in more than "
-            f"its trial counts (stored -> new):\n{describe_differences(refused)}\n"
-            f"resume may only add trials; run a new study for other changes"
+def finish(handle: StudyHandle) -> None:
+    """After ``run`` and ``resume``: the status, the report, and an error when results did
+    not reach Optuna."""
+    print_status(handle.url, handle.name)
+    report_command(handle.name, handle.url, handle.folder / "report")
+    problems = handle.problems
+    if problems:
+        shown = "\n".join(f"  {line}" for line in problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise StudyIncomplete(
+            f"study {handle.name!r} is INCOMPLETE: {len(problems)} trial result(s) did not "
+            f"reach its Optuna searches:\n{shown}{more}"
         )
-    return stored.model_copy(update={"budget": new.budget, "methods": new.methods})
-
-
-def headline_objective(objectives: list[tuple[str, str]]) -> tuple[str, str, float]:
-    """``(objective, direction, sparsity level)`` that summaries show the best of: the
-    first objective that is not sparsity, at >= 90% when sparsity is an objective."""
-    others = [(name, direction) for name, direction in objectives if name != "sparsity"]
-    name, direction = others[0] if others else objectives[0]
-    level = 0.9 if any(n == "sparsity" for n, _ in objectives) and name != "sparsity" else 0.0
-    return name, direction, level
 
 
 def print_status(url: str, study: str) -> None:
@@ -497,12 +342,6 @@ def warn_unreadable(url: str, error: Exception) -> None:
     )
 
 
-def study_folder(record: dict[str, Any], study: str) -> Path:
-    """The folder of a stored study: its config's ``study_dir`` (``./paretune-runs/STUDY``
-    for a study stored without one)."""
-    return Path(str((record.get("config") or {}).get("study_dir") or DEFAULT_RUNS_DIR / study))
-
-
 def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Path:
     """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag.
 
@@ -591,28 +430,61 @@ def report_all_command(db: str | None, images: bool = False) -> list[Path]:
 
 def report_command(study: str, db: str | None, out: Path | None, images: bool = False) -> Path:
     """``paretune report STUDY``: the offline HTML report and tables; prints the comparison."""
-    from analysis import build_report, load_study, sparsity_level_table, to_markdown
+    from analysis import sparsity_level_table, to_markdown
+    from study import open_study
 
-    url = existing_study_url(study, db)
-    frames = load_study(url, study)
-    record = frames.studies[0]
-    objectives = [tuple(o) for o in record["objectives"]]
-    folder = out or study_folder(record, study) / "report"
-    levels = (record["config"].get("budget") or {}).get("sparsity_levels")
-    paths = build_report(
-        frames.trials,
-        frames.evaluations,
-        study,
-        folder,
-        objectives,
-        export_images=images,
-        compared_levels=levels,
-    )
-    completed = frames.trials[frames.trials["status"] == "COMPLETE"] if len(frames.trials) else None
-    name, direction, level = headline_objective(objectives)
+    handle = open_study(check_study_name(study), db)
+    html = handle.report(out, images)
+    trials = handle.trials
+    completed = trials[trials["status"] == "COMPLETE"] if len(trials) else None
+    name, direction, level = headline_objective(handle.objectives)
     if completed is not None and len(completed) and level:
         console.print(f"best {name} at or above each sparsity level, same budget per method:")
-        table = sparsity_level_table(frames.trials, value=name, direction=direction)
+        table = sparsity_level_table(trials, value=name, direction=direction)
         console.print(to_markdown(table), markup=False, highlight=False)
-    console.print(f"report: {paths.html}")
-    return paths.html
+    console.print(f"report: {html}")
+    return html
+
+
+def _range_text(spec: dict[str, Any]) -> str:
+    """A searched parameter's range: ``[0.5, 0.99]``, ``[1e-06, 0.03] log``, ``{a, b}``."""
+    if "choices" in spec:
+        return "{" + ", ".join(map(str, spec["choices"])) + "}"
+    text = f"[{spec['low']:g}, {spec['high']:g}]"
+    return text + " log" if spec.get("log") else text
+
+
+def method_rows() -> list[dict[str, str]]:
+    """Every method (weight pruners, then architecture searches) as ``name``, ``kind``,
+    ``source`` (``paretune``, or the plugin distribution) and ``searched`` (its searched
+    parameters and ranges, or what is missing when it has no search space)."""
+    from search_spaces import get_search_space
+    from trials.grouping import ARCHITECTURE_SEARCHES
+    from trials.pruning import PRUNERS
+    from trials.registry import PluginError
+
+    rows = []
+    for kind, registry in (
+        ("weight pruner", PRUNERS),
+        ("architecture search", ARCHITECTURE_SEARCHES),
+    ):
+        for name in registry.names():
+            try:
+                params = get_search_space(name).searched
+                searched = ", ".join(f"{p.name} {_range_text(p.to_dict())}" for p in params)
+            except PluginError:
+                searched = "no search space (add one to the paretune.search_spaces group)"
+            origin = registry.origin(name)
+            source = f"plugin {origin}" if origin else "paretune"
+            rows.append({"name": name, "kind": kind, "source": source, "searched": searched or "-"})
+    return rows
+
+
+def methods_command() -> None:
+    """``paretune methods``: every method with its source and searched parameters."""
+    table = Table(title="methods", caption="searched: the default search space's ranges")
+    for column in ("method", "kind", "source", "searched"):
+        table.add_column(column, no_wrap=column != "searched")
+    for row in method_rows():
+        table.add_row(row["name"], row["kind"], row["source"], row["searched"])
+    console.print(table)

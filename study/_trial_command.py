@@ -46,9 +46,7 @@ def run_trial_command(config_fields: dict[str, Any], json_path: Path | None) -> 
     """
     import time
 
-    from trials import run_trial
-    from trials._trainer import Trainer, build_setup
-    from trials._validate import validate_data, validate_trial_config
+    from trials import Trainer, build_setup, run_trial, validate_data, validate_trial_config
     from trials.grouping import is_architecture_search
 
     started = time.perf_counter()

@@ -36,7 +36,9 @@ def trial(
     ] = None,
     head: Annotated[str, typer.Option(help="Head name.")] = "light",
     head_option: Annotated[list[str] | None, typer.Option(help="Head option KEY=VALUE.")] = None,
-    method: Annotated[str, typer.Option(help="Weight pruning method.")] = "dense",
+    method: Annotated[
+        str, typer.Option(help="Weight pruning method: a name, or module:Class.")
+    ] = "dense",
     target_sparsity: Annotated[float | None, typer.Option(help="Target overall sparsity.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Method parameter KEY=VALUE.")] = None,
     iterations: Annotated[int, typer.Option(help="Training iterations.")] = 500,
@@ -125,6 +127,23 @@ def models() -> None:
             _count(row["prunable_parameters"]),
         )
     console.print(table)
+    from study._commands import method_rows
+
+    names = ", ".join(row["name"] for row in method_rows())
+    console.print(
+        f"methods: {names} ('paretune methods' shows their search spaces)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def methods() -> None:
+    """List every method (weight pruners, architecture searches, plugins) with its
+    searched parameters."""
+    from study._commands import methods_command
+
+    methods_command()
 
 
 DbOption = Annotated[
@@ -283,7 +302,7 @@ def dashboard(
     """Browse a study's fronts and trials in a local web page, live while it runs."""
     import socket
 
-    from analysis._dashboard import serve
+    from analysis import serve_dashboard
     from study._commands import check_study_name, dashboard_stores
     from study._errors import UserInputError
     from study.store import ResultStore, redact_url
@@ -319,7 +338,7 @@ def dashboard(
             "configs and results; the dashboard has no login"
         )
     target = urls[0] if db is not None else urls
-    serve(target, host=host, port=port, study=study, refresh_s=refresh, labels=labels)
+    serve_dashboard(target, host=host, port=port, study=study, refresh_s=refresh, labels=labels)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """Imports run one way: trials <- search_spaces <- study <- analysis, with no circles.
 
 Every ``import`` of every module counts, wherever it stands: at module level, inside a
-function or under ``TYPE_CHECKING``. The only edge from ``study`` up to ``analysis`` is the
-CLI's rendering commands, which import it inside their functions.
+function or under ``TYPE_CHECKING``. The only edges from ``study`` up to ``analysis`` are
+the CLI's rendering commands and the study handle of the public API (``study._api``),
+which import it inside their functions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The packages, lowest first: a package may import only those before it.
 LAYERS = ("trials", "search_spaces", "study", "analysis")
 #: Modules of ``study`` that may import ``analysis``, inside functions only.
-RENDERING = ("study.cli", "study._commands")
+RENDERING = ("study.cli", "study._commands", "study._api")
 
 
 def module_files() -> dict[str, Path]:
@@ -67,6 +68,14 @@ def imports_of(module: str) -> Iterator[tuple[str, int, bool]]:
             owner = _owner(name)
             if owner is not None and owner != module:
                 yield owner, node.lineno, id(node) not in in_functions
+
+
+def probe_module(source: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Adds ``source`` to the scanned modules as ``study._probe`` (for the test); its name."""
+    probe = folder / "probe.py"
+    probe.write_text(source)
+    monkeypatch.setitem(MODULES, "study._probe", probe)
+    return "study._probe"
 
 
 def edges() -> dict[str, set[str]]:
@@ -147,10 +156,8 @@ def test_imports_run_one_way() -> None:
 def test_the_parser_sees_every_kind_of_import(
     source: str, expected: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probe = tmp_path / "probe.py"
-    probe.write_text(source)
-    monkeypatch.setitem(MODULES, "study._probe", probe)
-    assert {target for target, _, _ in imports_of("study._probe")} == expected
+    probe = probe_module(source, tmp_path, monkeypatch)
+    assert {target for target, _, _ in imports_of(probe)} == expected
 
 
 def test_a_circle_is_found() -> None:

@@ -84,7 +84,7 @@ def test_a_figures_module_is_found_by_its_name(tmp_path: Path) -> None:
     )
     sys.path.insert(0, str(tmp_path))
     try:
-        found = analysis._load_figure_modules("extra_figs", [str(package)])
+        found = FigureRegistry("report figure", plugins="extra_figs").import_builtin()
         assert found == ["extra_figs._bars_figures"]
         assert FIGURES.ordered()[-1].id == "fig-discovered"
         assert [f.div_id for f in FIGURES.build(_context())][-1] == "fig-discovered"
@@ -98,7 +98,7 @@ def test_a_figures_module_is_found_by_its_name(tmp_path: Path) -> None:
 
 
 def test_the_package_loads_its_own_figure_modules() -> None:
-    names = analysis._load_figure_modules()
+    names = FIGURES.import_builtin()
     assert names == sorted(
         f"analysis.{p.stem}" for p in Path(analysis.__file__).parent.glob("*_figures.py")
     )

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from study._commands import validate_study
+from study import check_study
 from study._config import StudyConfig, parse_config
 from study.cli import main
 from tests.fabricate import nyuv2_folder, taskonomy_folder, torchvision_resnet34
@@ -50,7 +50,7 @@ def test_nyuv2_table2_is_the_papers_setup(tmp_path: Path) -> None:
     assert trial.loader.num_workers == 6 and trial.method_params["target_sparsity"] == 0.9
     reference = TrialConfig(**config.trial_config("dense", {}, 1))
     assert reference.init == config.reference.init and reference.iterations == 20000
-    validate_study(config)  # every trial, the data folder and the objectives
+    check_study(config)  # every trial, the data folder and the objectives
 
 
 def test_taskonomy_is_the_references_schedule(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_taskonomy_is_the_references_schedule(tmp_path: Path) -> None:
     assert (trial.iterations, trial.batch_size, trial.lr) == (100000, 16, 1e-4)
     assert round(trial.lr_step_fraction * trial.iterations) == 12000 and trial.lr_gamma == 0.3
     assert trial.adam_betas == (0.5, 0.999) and trial.gpu_memory_fraction == 0.5
-    validate_study(config)
+    check_study(config)
 
 
 @pytest.mark.slow

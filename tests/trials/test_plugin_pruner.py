@@ -1,95 +1,37 @@
 """A new weight pruner is its module plus its search space, nothing else.
 
-A throwaway pruner (one-shot global magnitude pruning) and its search space are
-registered here, under a name no other code knows, and then go through everything a
-registered method goes through: the pruner contract, ``run_trial``, the study config and
-its preflight, and the Optuna conversion of the space.
+The throwaway plugin package ``tests/plugins/oneshot`` (one-shot global magnitude pruning)
+is used in place here: its pruner and a search space are registered in code, under a name
+no other code knows, and then go through everything a registered method goes through:
+the pruner contract, ``run_trial``, the study config and its preflight, and the Optuna
+conversion of the space. A study may also name the class as ``module:Class``.
+``tests/integration/test_plugin_package.py`` installs the same package and loads it
+through its entry points.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import optuna
 import pytest
-import torch
 import yaml
-from pydantic import Field
-from torch import nn
 
 from search_spaces import SEARCH_SPACES, Float, SearchSpace, get_search_space
-from study import load_config
-from study._commands import validate_study
+from study import ConfigError, check_study, load_config
+from tests.plugins.oneshot.paretune_oneshot.pruner import LonelyPruner, OneShotMagnitudePruner
 from tests.trials.pruner_contract import check_lifecycle, check_optimizer_groups, check_params
-from trials import run_trial
-from trials._validate import validate_trial_config
-from trials.pruning import (
-    PRUNERS,
-    PrunerParams,
-    PruningContext,
-    WeightPruner,
-    build_pruner,
-    global_topk,
-    keep_count,
-    prunable_parameters,
-)
-from trials.registry import UnknownNameError
+from trials import run_trial, validate_trial_config
+from trials.pruning import PRUNERS, build_pruner
+from trials.registry import PluginError, UnknownNameError
 
 NAME = "one-shot-plugin"
+#: The pruner class named as ``module:Class`` (its ``search_space`` attribute is its space).
+REFERENCE = "tests.plugins.oneshot.paretune_oneshot.pruner:OneShotMagnitudePruner"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class OneShotParams(PrunerParams):
-    """Knobs of the throwaway pruner: the target and when to prune."""
-
-    prune_at: float = Field(0.5, gt=0.0, lt=1.0)
-
-
-class OneShotMagnitudePruner(WeightPruner):
-    """One-shot global magnitude pruning (Han et al., "Learning both Weights and
-    Connections for Efficient Neural Networks", NeurIPS 2015): after ``prune_at`` of the
-    budget, the smallest weights over all components are cut to the target and stay cut.
-    """
-
-    Params: ClassVar[type[PrunerParams]] = OneShotParams
-
-    def attach(self, model: nn.Module, context: PruningContext) -> None:
-        super().attach(model, context)
-        params = self.params
-        assert isinstance(params, OneShotParams)
-        self.prune_after = max(1, round(params.prune_at * context.total_iterations))
-        self.layers = {
-            f"{component}/{name}": layer
-            for component, module in model.components().items()  # type: ignore[operator]
-            for name, layer in prunable_parameters(module)
-        }
-        self.masks: dict[str, torch.Tensor] = {}
-
-    def before_step(self, iteration: int) -> None:
-        for name, mask in self.masks.items():
-            grad = self.layers[name].weight.grad
-            if grad is not None:
-                grad.mul_(mask)
-
-    def after_step(self, iteration: int) -> None:
-        if not self.masks and iteration + 1 >= self.prune_after:
-            scores = {name: layer.weight.detach().abs() for name, layer in self.layers.items()}
-            size = sum(score.numel() for score in scores.values())
-            target = self.params.target_sparsity
-            self.masks = global_topk(scores, keep_count(size, target))
-        self._apply_masks()
-
-    def finalize(self) -> nn.Module:
-        self._apply_masks()
-        return self._model()
-
-    def _apply_masks(self) -> None:
-        with torch.no_grad():
-            for name, mask in self.masks.items():
-                self.layers[name].weight.mul_(mask)
 
 
 SPACE = SearchSpace(
@@ -169,24 +111,95 @@ def test_the_space_converts_to_optuna(plugin: str) -> None:
     }
 
 
-def test_the_study_config_and_its_preflight_accept_it(
-    plugin: str, tmp_path: Path, tiny_trial: dict[str, Any]
-) -> None:
+def _study_file(method: str, tmp_path: Path, tiny_trial: dict[str, Any]) -> Path:
     data = {
         "name": "plugin",
         "dataset": {"name": "scenes-nyu", "options": tiny_trial["dataset_options"]},
         "model": {"backbone": "resnet-tiny", "options": {"width": 8}},
-        "methods": [{"name": plugin, "search_space": {"prune_at": [0.3, 0.6]}}, {"name": "dense"}],
+        "methods": [{"name": method, "search_space": {"prune_at": [0.3, 0.6]}}, {"name": "dense"}],
         "budget": {"iterations": 12, "batch_size": 4, "seeds": [0]},
         "study_dir": str(tmp_path / "plugin"),
     }
     path = tmp_path / "plugin.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    config = load_config(path)
+    return path
+
+
+def test_the_study_config_and_its_preflight_accept_it(
+    plugin: str, tmp_path: Path, tiny_trial: dict[str, Any]
+) -> None:
+    config = load_config(_study_file(plugin, tmp_path, tiny_trial))
     space = config.method_space(plugin)
     assert (space["prune_at"].low, space["prune_at"].high) == (0.3, 0.6)
-    validate_study(config)  # every trial the study would run, before Ray starts
+    check_study(config)  # every trial the study would run, before Ray starts
     fields = config.trial_config(plugin, {"target_sparsity": 0.9}, seed=0)
     trial = validate_trial_config(fields)
     assert trial.method == plugin
     assert trial.method_params == {"target_sparsity": 0.9, "prune_at": 0.5}
+
+
+@pytest.fixture
+def reference() -> Iterator[str]:
+    """The class named as ``module:Class``; its registrations are dropped afterwards."""
+    yield REFERENCE
+    for registry in (PRUNERS, SEARCH_SPACES):
+        if REFERENCE in registry.names():
+            registry.unregister(REFERENCE)
+
+
+def test_a_study_can_name_the_class_itself(
+    reference: str, tmp_path: Path, tiny_trial: dict[str, Any]
+) -> None:
+    assert reference in PRUNERS and PRUNERS.get(reference) is OneShotMagnitudePruner
+    assert PRUNERS.origin(reference) == reference
+    space = get_search_space(reference)
+    assert space.names == ["target_sparsity", "prune_at"] and space.method == reference
+    config = load_config(_study_file(reference, tmp_path, tiny_trial))
+    check_study(config)
+    fields = config.trial_config(reference, {"target_sparsity": 0.7}, seed=0)
+    assert fields["method_params"] == {"target_sparsity": 0.7, "prune_at": 0.5}
+    params = fields["method_params"]
+    result = run_trial({**tiny_trial, "method": reference, "method_params": params})
+    assert result.method == reference
+    assert result.sparsity["overall"] == pytest.approx(0.7, abs=1e-3)
+
+
+def test_a_class_name_that_does_not_import_says_why(
+    tmp_path: Path, tiny_trial: dict[str, Any]
+) -> None:
+    missing = "tests.plugins.oneshot.paretune_oneshot.nowhere:Pruner"
+    with pytest.raises(PluginError, match=r"cannot import module .*nowhere"):
+        PRUNERS.get(missing)
+    assert missing not in PRUNERS
+    typo = "tests.plugins.oneshot.paretune_oneshot.pruner:OneShotPruner"
+    with pytest.raises(ConfigError, match=r"has no attribute 'OneShotPruner'"):
+        load_config(_study_file(typo, tmp_path, tiny_trial))
+
+
+@pytest.fixture
+def lonely() -> Iterator[str]:
+    """A pruner registered in code without a search space."""
+    PRUNERS.register("lonely-plugin")(LonelyPruner)
+    yield "lonely-plugin"
+    PRUNERS.unregister("lonely-plugin")
+
+
+def test_a_pruner_without_a_search_space_is_named_with_what_to_add(
+    lonely: str, tmp_path: Path, tiny_trial: dict[str, Any]
+) -> None:
+    message = (
+        r"method 'lonely-plugin' \(weight pruner registered in trials.pruning.PRUNERS\) has no "
+        r"search space; add one under 'lonely-plugin' to the 'paretune.search_spaces' entry "
+        r"point group or register it with search_spaces.SEARCH_SPACES.register\('lonely-plugin'\)"
+    )
+    with pytest.raises(PluginError, match=message):
+        get_search_space(lonely)
+    with pytest.raises(ConfigError, match=message):
+        load_config(_study_file(lonely, tmp_path, tiny_trial))
+    # its class named directly: the class has no search_space attribute
+    name = "tests.plugins.oneshot.paretune_oneshot.pruner:LonelyPruner"
+    with pytest.raises(PluginError, match=r"has no search space: LonelyPruner is no"):
+        get_search_space(name)
+    # a trial needs no search space
+    assert run_trial({**tiny_trial, "method": lonely}).method == lonely
+    PRUNERS.unregister(name)

@@ -16,7 +16,13 @@ from trials.data import DATASETS
 from trials.grouping import ARCHITECTURE_SEARCHES
 from trials.models import BACKBONES, HEADS
 from trials.pruning import PRUNERS
-from trials.registry import Registry, UnknownNameError
+from trials.registry import (
+    ENTRY_POINT_GROUPS,
+    PluginError,
+    Registry,
+    UnknownNameError,
+    subclass_of,
+)
 from trials.tasks import NAMED_TASK_STYLES, TASKS
 from trials.weighting import WEIGHTINGS
 
@@ -147,3 +153,156 @@ def test_backbones_load_on_first_lookup_without_an_import(repo_root: Path) -> No
         "assert 'trials.models._resnet' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
+
+
+# -- plugins through entry points and module:attribute names ------------------------------
+GROUP = "paretune.test-widgets"
+DIST = "widgetplug"
+
+
+class Widget:
+    """The kind the test registry holds (``subclass_of(Widget)``)."""
+
+
+def install_distribution(site: Path, entry_points: str, modules: dict[str, str]) -> None:
+    """Lays out an installed distribution in ``site``: its package modules and a
+    ``.dist-info`` with ``entry_points.txt`` (what ``pip install`` leaves behind)."""
+    info = site / f"{DIST}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{GROUP}]\n{entry_points}")
+    (site / DIST).mkdir()
+    (site / DIST / "__init__.py").write_text("")
+    for name, body in modules.items():
+        (site / DIST / f"{name}.py").write_text(body)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on the import path holding installed distributions."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    yield folder
+    for module in [m for m in sys.modules if m.split(".")[0] == DIST]:
+        del sys.modules[module]
+
+
+def widgets() -> Registry[type]:
+    """A registry of the test group with one entry of its own."""
+    registry: Registry[type] = Registry("widget", group=GROUP, adapt=subclass_of(Widget, "widget"))
+    registry.register("own")(type("Own", (Widget,), {}))
+    return registry
+
+
+THINGS = (
+    "from tests.trials.test_registry import Widget\n"
+    "class Alpha(Widget):\n    pass\n"
+    "class NotAWidget:\n    pass\n"
+)
+
+
+def test_an_entry_point_is_registered_on_the_first_lookup_under_its_name(site: Path) -> None:
+    install_distribution(site, "alpha = widgetplug.things:Alpha\n", {"things": THINGS})
+    registry = widgets()
+    assert f"{DIST}.things" not in sys.modules  # nothing loads before a lookup
+    assert registry.names() == ["alpha", "own"]
+    assert registry.get("alpha") is sys.modules[f"{DIST}.things"].Alpha
+    assert registry.origin("alpha") == "widgetplug 1.0" and registry.origin("own") is None
+    assert registry.load_entry_points() == []  # once
+
+
+def test_a_module_entry_point_registers_its_own_entries(site: Path) -> None:
+    body = (
+        "from tests.trials.test_registry import REGISTRY, Widget\n"
+        "@REGISTRY.register('beta')\nclass Beta(Widget):\n    pass\n"
+        "@REGISTRY.register('gamma')\nclass Gamma(Widget):\n    pass\n"
+    )
+    install_distribution(site, "several = widgetplug.several\n", {"several": body})
+    REGISTRY._entries.clear()
+    assert REGISTRY.names() == ["beta", "gamma"]
+    assert REGISTRY.origin("gamma") == "widgetplug 1.0"
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "modules", "message"),
+    [
+        (
+            "broken = widgetplug.broken:Thing\n",
+            {"broken": "raise RuntimeError('cannot start')\n"},
+            r"plugin widgetplug 1.0: entry point 'broken' = 'widgetplug.broken:Thing' in "
+            r"paretune.test-widgets failed to load: RuntimeError: cannot start",
+        ),
+        (
+            "odd = widgetplug.things:NotAWidget\n",
+            {"things": THINGS},
+            r"entry point 'odd' .*: widget 'odd': class widgetplug.things.NotAWidget is not a "
+            r"subclass of tests.trials.test_registry.Widget",
+        ),
+        (
+            "own = widgetplug.things:Alpha\n",
+            {"things": THINGS},
+            r"entry point 'own' .*: widget 'own' is already registered \(by paretune\)",
+        ),
+        (
+            "empty = widgetplug.empty\n",
+            {"empty": "X = 1\n"},
+            r"entry point 'empty' .*: module widgetplug.empty registered no widget",
+        ),
+    ],
+    ids=["does-not-import", "another-kind", "name-taken", "registers-nothing"],
+)
+def test_a_bad_entry_point_fails_the_lookup_naming_the_plugin(
+    site: Path, entry_point: str, modules: dict[str, str], message: str
+) -> None:
+    install_distribution(site, entry_point, modules)
+    registry = widgets()
+    with pytest.raises(PluginError, match=message):
+        registry.names()
+    with pytest.raises(PluginError, match=message):  # the next lookup tries again
+        registry.get("own")
+
+
+def test_a_module_attribute_name_is_imported_when_looked_up(site: Path) -> None:
+    install_distribution(site, "", {"things": THINGS})
+    registry = widgets()
+    assert registry.get("widgetplug.things:Alpha") is sys.modules[f"{DIST}.things"].Alpha
+    assert registry.origin("widgetplug.things:Alpha") == "widgetplug.things:Alpha"
+    assert "widgetplug.things:NotAWidget" not in registry  # another kind
+    with pytest.raises(PluginError, match="is not a subclass of"):
+        registry.get("widgetplug.things:NotAWidget")
+    with pytest.raises(PluginError, match="has no attribute 'Gone'"):
+        registry.get("widgetplug.things:Gone")
+    with pytest.raises(PluginError, match=r"cannot import module 'widgetplug\.nowhere'"):
+        registry.get("widgetplug.nowhere:Alpha")
+    with pytest.raises(UnknownNameError, match="unknown widget 'alpha'"):
+        registry.get("alpha")  # not a reference: a plain unknown name
+
+
+def test_a_registry_without_a_group_takes_no_module_attribute_names() -> None:
+    plain: Registry[object] = Registry("thing")
+    assert "tests.trials.test_registry:Widget" not in plain
+
+
+def test_every_plugin_registry_reads_its_entry_point_group() -> None:
+    from analysis import FIGURES
+    from search_spaces import SEARCH_SPACES
+
+    groups = {
+        registry.group
+        for registry in (
+            PRUNERS,
+            WEIGHTINGS,
+            DATASETS,
+            BACKBONES,
+            HEADS,
+            ARCHITECTURE_SEARCHES,
+            SEARCH_SPACES,
+            FIGURES,
+        )
+    }
+    assert groups == set(ENTRY_POINT_GROUPS.values())
+
+
+REGISTRY: Registry[type] = Registry("widget", group=GROUP, adapt=subclass_of(Widget, "widget"))
+"""The registry a module entry point of the test distribution registers into."""

@@ -10,7 +10,7 @@ from typing import ClassVar
 import torch
 
 from trials.errors import ParetuneError
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, Registry, callable_entry
 
 #: Canonical task names (Taskonomy naming). NYUv2-like sets use the first three.
 TASK_NAMES = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
@@ -95,8 +95,14 @@ class DatasetOptionError(ParetuneError, ValueError):
     """A data set got an unknown option, task or bad value; the message names it."""
 
 
-DATASETS: Registry = Registry("dataset", plugins=__package__)
-"""Factories ``(split: str, root: str | None, **options) -> MultiTaskDataset``."""
+DATASETS: Registry = Registry(
+    "dataset",
+    plugins=__package__,
+    group=ENTRY_POINT_GROUPS["datasets"],
+    adapt=callable_entry("dataset"),
+)
+"""Factories ``(split: str, root: str | None, **options) -> MultiTaskDataset`` (plugins:
+the ``paretune.datasets`` group)."""
 
 
 def build_dataset(

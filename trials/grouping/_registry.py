@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from trials.registry import Registry, UnknownNameError, unknown_name_message
+from trials.registry import (
+    ENTRY_POINT_GROUPS,
+    Registry,
+    UnknownNameError,
+    subclass_of,
+    unknown_name_message,
+)
 
 if TYPE_CHECKING:
     from trials._config import Evaluation, TrialConfig, TrialResult
@@ -41,8 +47,14 @@ class ArchitectureSearch(abc.ABC):
         """Runs the whole trial."""
 
 
-ARCHITECTURE_SEARCHES: Registry = Registry("method", plugins=__package__)
-"""``ArchitectureSearch`` subclasses by method name (``dmtg``)."""
+ARCHITECTURE_SEARCHES: Registry = Registry(
+    "method",
+    plugins=__package__,
+    group=ENTRY_POINT_GROUPS["architecture_searches"],
+    adapt=subclass_of(ArchitectureSearch, "architecture search"),
+)
+"""``ArchitectureSearch`` subclasses by method name (``dmtg``; plugins: the
+``paretune.architecture_searches`` group)."""
 
 
 def method_params_type(method: str) -> type[BaseModel]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from trials._options import parse_options as _parse_options
 from trials.errors import ParetuneError
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, Registry, callable_entry
 
 
 class Backbone(nn.Module, abc.ABC):
@@ -74,11 +74,19 @@ class MultiTaskModel(nn.Module):
         }
 
 
-BACKBONES: Registry = Registry("backbone", plugins=__package__)
-"""Factories ``(**options) -> Backbone``."""
+BACKBONES: Registry = Registry(
+    "backbone",
+    plugins=__package__,
+    group=ENTRY_POINT_GROUPS["backbones"],
+    adapt=callable_entry("backbone"),
+)
+"""Factories ``(**options) -> Backbone`` (plugins: the ``paretune.backbones`` group)."""
 
-HEADS: Registry = Registry("head", plugins=__package__)
-"""Factories ``(in_channels: int, out_channels: int, **options) -> Head``."""
+HEADS: Registry = Registry(
+    "head", plugins=__package__, group=ENTRY_POINT_GROUPS["heads"], adapt=callable_entry("head")
+)
+"""Factories ``(in_channels: int, out_channels: int, **options) -> Head`` (plugins: the
+``paretune.heads`` group)."""
 
 
 class ModelOptionError(ParetuneError, TypeError, ValueError):

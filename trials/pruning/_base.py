@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from trials._calibration import DEFAULT_CALIBRATION, Calibrated
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, Registry, subclass_of
 
 #: Layer types whose ``weight`` is prunable (biases and norm layers never are).
 PRUNABLE_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -171,9 +171,16 @@ class WeightPruner(abc.ABC):
         return self.model
 
 
-PRUNERS: Registry = Registry("method", plugins=__package__)
-"""``WeightPruner`` subclasses by method name. Every module of :mod:`trials.pruning` is
-imported on the first lookup: a new pruner is its module plus its search space."""
+PRUNERS: Registry = Registry(
+    "method",
+    plugins=__package__,
+    group=ENTRY_POINT_GROUPS["pruners"],
+    adapt=subclass_of(WeightPruner, "weight pruner"),
+)
+"""``WeightPruner`` subclasses by method name. Every module of :mod:`trials.pruning` and
+every plugin of the ``paretune.pruners`` entry point group is loaded on the first lookup;
+``module:Class`` names are imported when looked up. A new pruner is its module plus its
+search space."""
 
 
 def build_pruner(

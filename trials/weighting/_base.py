@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from trials._calibration import DEFAULT_CALIBRATION, Calibrated
-from trials.registry import Registry
+from trials.registry import ENTRY_POINT_GROUPS, Registry, subclass_of
 
 
 class WeightingParams(Calibrated, BaseModel):
@@ -52,9 +52,15 @@ class TaskWeighting(abc.ABC):
         """Current task weights."""
 
 
-WEIGHTINGS: Registry = Registry("task weighting", plugins=__package__)
-"""``TaskWeighting`` subclasses by name. Every module of :mod:`trials.weighting` is imported
-on the first lookup: a new weighting is its module."""
+WEIGHTINGS: Registry = Registry(
+    "task weighting",
+    plugins=__package__,
+    group=ENTRY_POINT_GROUPS["weightings"],
+    adapt=subclass_of(TaskWeighting, "task weighting"),
+)
+"""``TaskWeighting`` subclasses by name. Every module of :mod:`trials.weighting` and every
+plugin of the ``paretune.weightings`` entry point group is loaded on the first lookup: a
+new weighting is its module."""
 
 
 def build_weighting(

@@ -1,0 +1,1 @@
+"""One-shot global magnitude pruning for paretune, registered through entry points."""
