@@ -133,7 +133,6 @@ def models() -> None:
     console.print(
         f"methods: {names} ('paretune methods' shows their search spaces)",
         highlight=False,
-        soft_wrap=True,
     )
 
 
