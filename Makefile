@@ -6,11 +6,12 @@ STAMP := $(VENV)/.paretune-installed
 
 .PHONY: setup quickstart test lint bench clean
 
+# paretune itself with -qq: errors only (setuptools notes every flat-layout editable install)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install -qq -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

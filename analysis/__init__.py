@@ -1,12 +1,20 @@
-"""Analysis of paretune studies: Pareto fronts, hypervolume, comparisons, tables, figures."""
+"""Analysis of paretune studies: Pareto fronts, hypervolume, comparisons, tables, figures.
+
+The Pareto maths lives in :mod:`study._pareto` (the ``mo-asha`` scheduler needs it in the
+Ray driver) and is published here. Importing the package loads every
+``analysis/*_figures.py`` module, whose decorators register the report's figures.
+"""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
 
 from analysis._compare import (
     BUDGETS,
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
-    LEVEL_TOLERANCE,
     NATURAL_WORST,
     SeedSummary,
     best_at_sparsity_levels,
@@ -20,6 +28,7 @@ from analysis._compare import (
     objective_reference,
     seed_summary,
 )
+from analysis._figure_registry import FIGURES, FigureContext, ReportFigure
 from analysis._figures import (
     NO_TRIALS,
     component_sparsity_figure,
@@ -48,7 +57,6 @@ from analysis._grouping_figures import (
     grouping_heatmap_figure,
     grouping_history_figure,
 )
-from analysis._hypervolume import default_reference, hypervolume, hypervolume_trace
 from analysis._intervals import (
     Interval,
     bootstrap_interval,
@@ -66,13 +74,6 @@ from analysis._levels import (
     level_table,
 )
 from analysis._load import StudyFrames, load_study
-from analysis._pareto import (
-    as_minimization,
-    crowding_distance,
-    knee_point,
-    non_dominated_sort,
-    pareto_mask,
-)
 from analysis._report import ReportPaths, build_report
 from analysis._seed_figures import seed_fronts_figure
 from analysis._seeds import (
@@ -96,20 +97,34 @@ from analysis._tables import (
     to_latex,
     to_markdown,
 )
+from study._levels import LEVEL_TOLERANCE
+from study._pareto import (
+    as_minimization,
+    crowding_distance,
+    default_reference,
+    hypervolume,
+    hypervolume_trace,
+    knee_point,
+    non_dominated_sort,
+    pareto_mask,
+)
 
 __all__ = [
     "BUDGETS",
     "DEFAULT_LEVELS",
     "DEFAULT_OBJECTIVES",
     "DMTG_METHOD",
+    "FIGURES",
     "LEVEL_TOLERANCE",
     "MISSING",
     "NATURAL_WORST",
     "NO_TRIALS",
+    "FigureContext",
     "GroupingInfo",
     "GroupingSnapshot",
     "Interval",
     "LevelComparison",
+    "ReportFigure",
     "ReportPaths",
     "SeedBand",
     "SeedComparison",
@@ -179,3 +194,29 @@ __all__ = [
     "to_markdown",
     "trajectories_figure",
 ]
+
+
+def _load_figure_modules(package: str = __name__, path: Iterable[str] | None = None) -> list[str]:
+    """Imports every ``*_figures`` module of ``package`` (this one by default); their
+    decorators register the report's figures, so a new figure module is imported without
+    an import added anywhere.
+
+    Args:
+        package: The package's dotted name.
+        path: Its folders (default: this package's ``__path__``).
+
+    Returns:
+        The modules' dotted names.
+    """
+    folders = __path__ if path is None else path
+    names = [
+        f"{package}.{module.name}"
+        for module in pkgutil.iter_modules(folders)
+        if module.name.endswith("_figures")
+    ]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+_load_figure_modules()

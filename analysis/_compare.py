@@ -19,13 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis._hypervolume import (
+from study._levels import LEVEL_TOLERANCE
+from study._pareto import (
     DEFAULT_MARGIN,
-    _hypervolume_loss,
+    DIRECTIONS,
     default_reference,
+    hypervolume,
     hypervolume_trace,
+    pareto_mask,
 )
-from analysis._pareto import DIRECTIONS, as_minimization, pareto_mask
 
 __all__ = [
     "BUDGETS",
@@ -52,9 +54,6 @@ DEFAULT_OBJECTIVES: tuple[tuple[str, str], ...] = (
     ("sparsity", "maximize"),
 )
 DEFAULT_LEVELS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
-#: A trial reaches a sparsity level when ``sparsity >= level - LEVEL_TOLERANCE``: 0.01
-#: points, more than rounding a layer's weight count to an integer leaves.
-LEVEL_TOLERANCE = 1e-4
 BUDGETS: tuple[str, ...] = ("trials", "iterations", "wall_time_s", "device_s", "flops")
 FINISHED = ("COMPLETE", "FAILED", "PRUNED")
 SEED_STATS: tuple[str, ...] = ("mean", "std", "min", "max")
@@ -362,14 +361,6 @@ def hypervolume_vs_budget(
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def _method_hypervolume(points: np.ndarray, directions: Sequence[str], ref: np.ndarray) -> float:
-    if len(points) == 0:
-        return 0.0
-    loss = as_minimization(points, directions)
-    ref_loss = as_minimization(np.asarray(ref, dtype=float)[None, :], directions)[0]
-    return _hypervolume_loss(loss, ref_loss)
-
-
 def _level_label(level: float) -> str:
     return f"best_at_{level:g}"
 
@@ -429,7 +420,7 @@ def seed_summary(
         method_rows = trials[trials["method"].astype(str) == method]
         for seed in sorted(pd.unique(method_rows["seed"].dropna())):
             sub = frame[(frame["method"].astype(str) == method) & (frame["seed"] == seed)]
-            hv = 0.0 if ref is None else _method_hypervolume(_points(sub, pairs), directions, ref)
+            hv = 0.0 if ref is None else hypervolume(_points(sub, pairs), directions, ref)
             best = _best_at_levels(
                 sub["sparsity"].to_numpy(dtype=float),
                 sub[value].to_numpy(dtype=float),
@@ -553,7 +544,7 @@ def method_summary(
         hv = (
             math.nan
             if reference is None
-            else _method_hypervolume(points, directions, np.asarray(reference, dtype=float))
+            else hypervolume(points, directions, np.asarray(reference, dtype=float))
         )
         rows[method] = [
             len(status),

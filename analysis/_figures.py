@@ -29,13 +29,17 @@ from analysis._compare import (
     hypervolume_vs_budget,
     method_fronts,
     method_order,
+    without_reference,
 )
+from analysis._figure_registry import FIGURES, FigureContext, ReportFigure, unique_slug
+from analysis._front_view import REFERENCE_COLOR, X_AXES, frame_fronts
 from analysis._tables import select_at_sparsity
 
 __all__ = [
     "NO_TRIALS",
     "component_sparsity_figure",
     "hypervolume_budget_figure",
+    "is_delta",
     "is_message_figure",
     "message_figure",
     "method_colors",
@@ -46,6 +50,7 @@ __all__ = [
 ]
 
 NO_TRIALS = "No completed trials yet"
+LEVEL_PARAM = "target_sparsity"
 PALETTE = qualitative.Plotly
 MAX_HOVER_PARAMS = 12
 FADED_OPACITY = 0.25
@@ -132,7 +137,9 @@ def _fmt(value: object) -> str:
 
 
 def _hover(frame: pd.DataFrame, lines: Sequence[tuple[str, np.ndarray]]) -> list[str]:
-    """Hover text per row: trial id, method, seed, the given values and the params."""
+    """Hover text per row: trial id, method, seed, sparsity level (a study with
+    ``sparsity_levels`` gives each trial its ``target_sparsity``), the given values and
+    the searched parameters."""
     ids = frame["trial_id"].tolist()
     methods = frame["method"].astype(str).tolist()
     seeds = frame["seed"].tolist() if "seed" in frame.columns else [None] * len(frame)
@@ -142,6 +149,9 @@ def _hover(frame: pd.DataFrame, lines: Sequence[tuple[str, np.ndarray]]) -> list
         head = f"<b>trial {html.escape(str(ids[i]))}</b> · {html.escape(methods[i])}"
         if seeds[i] is not None and not _missing(seeds[i]):
             head += f" · seed {html.escape(str(seeds[i]))}"
+        level = params[i].get(LEVEL_PARAM)
+        if isinstance(level, int | float) and not isinstance(level, bool):
+            head += f" · level {float(level):.0%}"
         parts = [head]
         parts += [f"{html.escape(label)}: {values[i]:.2f}" for label, values in lines]
         items = list(params[i].items())
@@ -182,6 +192,9 @@ class ParetoFrontInfo:
     y_label: str
     connect: bool
     methods: tuple[MethodFront, ...] = field(default_factory=tuple)
+    x_name: str = "sparsity"
+    y_name: str = "delta_t"
+    reference: float | None = None
 
 
 def _axes(pairs: Sequence[tuple[str, str]]) -> tuple[str, str]:
@@ -196,7 +209,7 @@ def _pareto_front_info(trials: pd.DataFrame, objectives: Objectives) -> ParetoFr
     if len(pairs) < 2:
         raise ValueError(f"the front overlay needs at least two objectives; got {list(pairs)}")
     x_name, y_name = _axes(pairs)
-    fronts = method_fronts(trials, pairs)
+    fronts = method_fronts(without_reference(trials), pairs)  # the reference is a line
     colors = method_colors(method_order(trials))
     methods = []
     for method in method_order(fronts):
@@ -215,7 +228,41 @@ def _pareto_front_info(trials: pd.DataFrame, objectives: Objectives) -> ParetoFr
                 trials=PointSet(x, y, ids, hover),
             )
         )
-    return ParetoFrontInfo(_label(x_name), _label(y_name), len(pairs) == 2, tuple(methods))
+    return ParetoFrontInfo(
+        _label(x_name),
+        _label(y_name),
+        len(pairs) == 2,
+        tuple(methods),
+        x_name,
+        y_name,
+        _reference_value(trials, pairs, y_name),
+    )
+
+
+def is_delta(name: str) -> bool:
+    """Whether objective ``name`` is scored against the dense reference (0 for it)."""
+    return name in ("delta_t", "delta_m") or name.startswith("delta:")
+
+
+def _reference_value(
+    trials: pd.DataFrame, pairs: Sequence[tuple[str, str]], name: str
+) -> float | None:
+    """Where the dense reference lies on objective ``name``: 0 for a Delta, else the mean
+    of the completed reference trials (None without one)."""
+    if is_delta(name):
+        return 0.0
+    if "is_reference" not in trials.columns:
+        return None
+    done = completed_trials(trials, pairs)
+    references = done[done["is_reference"].fillna(False).astype(bool)]
+    values = pd.to_numeric(references[name], errors="coerce").dropna()
+    return float(values.mean()) * _scale(name) if len(values) else None
+
+
+def _reference_label(name: str, value: float) -> str:
+    if is_delta(name):
+        return f"dense reference ({_label(name).split(' (')[0]} = 0)"
+    return f"dense reference ({_label(name)} {value:.4g})"
 
 
 def _front_layout(fig: go.Figure, title: str, x_name: str, y_name: str, **extra: object) -> None:
@@ -235,24 +282,40 @@ def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
 
 
 def pareto_front_figure(
-    trials: pd.DataFrame, objectives: Objectives = DEFAULT_OBJECTIVES
+    trials: pd.DataFrame,
+    objectives: Objectives = DEFAULT_OBJECTIVES,
+    *,
+    levels: Sequence[float] = (),
+    x_axis: str = "sparsity",
+    toggle: bool = False,
 ) -> go.Figure:
     """Every method's Pareto front overlaid, with all its completed trials faded behind.
 
-    x is sparsity in percent and y is Delta_T for the default objectives (otherwise the
-    first two objectives). Each method has one front trace (lines and markers, named after
-    the method, ``meta={"kind": "front", ...}``) and one faded trace of all its trials
-    (named ``"<method> (all trials)"``, hidden from the legend,
-    ``meta={"kind": "all_trials", ...}``). With three or more objectives the fronts are
-    drawn as markers only (their points are not ordered along a curve).
+    x is sparsity in percent (or the compression ratio) and y is Delta_T for the default
+    objectives (otherwise the first two objectives). Each method has one front trace
+    (lines and markers, named after the method, ``meta={"kind": "front", ...}``) and one
+    faded trace of all its trials (named ``"<method> (all trials)"``, hidden from the
+    legend, ``meta={"kind": "all_trials", ...}``). With three or more objectives the fronts
+    are drawn as markers only (their points are not ordered along a curve). The dense
+    reference trials are no points: the reference is a dashed horizontal line (Delta_T =
+    0); the y-range fits the fronts, with far-off points drawn at its edge as triangles;
+    ``levels`` are dotted guides (see :func:`analysis._front_view.frame_fronts`). Hovering
+    a point shows its trial, method, seed, level and searched parameters.
 
     Args:
         trials: The trials frame.
         objectives: ``(column, direction)`` pairs.
+        levels: Sparsity levels (fractions) drawn as guides, e.g. the study's
+            ``sparsity_levels``.
+        x_axis: ``"sparsity"`` (percent) or ``"compression"`` (``1 / (1 - sparsity)``, log
+            scale); only when x is sparsity.
+        toggle: Add buttons switching the x-axis in the figure itself (the report).
 
     Returns:
         The figure.
     """
+    if x_axis not in X_AXES:
+        raise ValueError(f"x_axis must be one of {', '.join(X_AXES)}; got {x_axis!r}")
     title = "Pareto fronts per method"
     info = _pareto_front_info(trials, objectives)
     if not info.methods:
@@ -299,8 +362,19 @@ def pareto_front_figure(
         template="plotly_white",
         hovermode="closest",
         legend_title_text="method (front)",
+        margin={"t": 110},
     )
-    return fig
+    reference = info.reference
+    return frame_fronts(
+        fig,
+        y_label=info.y_label,
+        reference_y=reference,
+        reference_label="" if reference is None else _reference_label(info.y_name, reference),
+        levels=levels,
+        x_is_sparsity=info.x_name == "sparsity",
+        x_axis=x_axis,
+        toggle=toggle,
+    )
 
 
 @dataclass(frozen=True)
@@ -327,7 +401,8 @@ def task_metrics_figure(
     metrics: Sequence[str] | None = None,
     objectives: Objectives = DEFAULT_OBJECTIVES,
 ) -> go.Figure:
-    """Per-task metric against sparsity, one subplot per metric and one trace per method.
+    """Per-task metric against sparsity, one subplot per metric and one trace per method;
+    the dense reference's value is a dashed line in each subplot.
 
     Args:
         trials: The trials frame.
@@ -352,7 +427,14 @@ def task_metrics_figure(
     columns = [c for c in columns if frame[c].notna().any()]
     if not columns:
         return message_figure("No per-task metrics recorded", title)
-    info = TaskMetricsInfo(tuple(columns), frame, method_colors(method_order(trials)))
+    colors = method_colors(method_order(trials))
+    is_reference = (
+        frame["is_reference"].fillna(False).astype(bool)
+        if "is_reference" in frame.columns
+        else pd.Series(False, index=frame.index)
+    )
+    references, frame = frame[is_reference], frame[~is_reference]
+    info = TaskMetricsInfo(tuple(columns), frame, colors)
     n_cols = min(3, len(info.metrics))
     n_rows = math.ceil(len(info.metrics) / n_cols)
     titles = [html.escape(" · ".join(c.split(":")[1:])) for c in info.metrics]
@@ -382,6 +464,17 @@ def task_metrics_figure(
                 col=col,
             )
         fig.update_xaxes(title_text="sparsity (%)", row=row, col=col)
+        value = pd.to_numeric(references[column], errors="coerce").mean()
+        if math.isfinite(value):  # the dense reference: a line, not a point at 0%
+            fig.add_hline(
+                y=float(value),
+                row=row,
+                col=col,
+                line={"color": REFERENCE_COLOR, "dash": "dash", "width": 1.5},
+                annotation_text="dense",
+                annotation_position="top left",
+                annotation_font={"size": 10, "color": REFERENCE_COLOR},
+            )
     fig.update_layout(title=title, template="plotly_white", height=350 * n_rows)
     return fig
 
@@ -632,3 +725,63 @@ def parallel_coordinates_figure(
     )
     fig.update_layout(title=html.escape(title), template="plotly_white")
     return fig
+
+
+# --- the report's figures ------------------------------------------------------------------
+@FIGURES.figure("fig-overlay", "Pareto fronts", order=10)
+def _overlay(context: FigureContext) -> go.Figure:
+    return pareto_front_figure(
+        context.trials, context.objectives, levels=context.levels, toggle=True
+    )
+
+
+@FIGURES.figure("fig-task-metrics", "Task metrics", order=20)
+def _task_metrics(context: FigureContext) -> go.Figure:
+    return task_metrics_figure(context.trials, objectives=context.objectives)
+
+
+@FIGURES.figure("fig-components", "Sparsity allocation", order=30)
+def _components(context: FigureContext) -> go.Figure:
+    return component_sparsity_figure(
+        context.trials, sparsity=context.sparsity, objectives=context.objectives
+    )
+
+
+@FIGURES.figure("fig-hv-budget", "Hypervolume vs budget", order=40)
+def _hypervolume_budget(context: FigureContext) -> go.Figure:
+    return hypervolume_budget_figure(
+        context.trials, context.budget, context.objectives, context.reference
+    )
+
+
+@FIGURES.figure("fig-trajectories", "Thresholds and task weights", order=50)
+def _trajectories(context: FigureContext) -> go.Figure:
+    """The trials closest to the report's level; any trials when those learn no thresholds."""
+    trials, evaluations = context.trials, context.evaluations
+    chosen = (
+        select_at_sparsity(trials, context.sparsity, context.objectives, closest=True)
+        if len(trials)
+        else None
+    )
+    ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
+    figure = trajectories_figure(evaluations, ids)
+    if ids is not None and is_message_figure(figure):
+        figure = trajectories_figure(evaluations)
+    return figure
+
+
+@FIGURES.figure("fig-parcoords", "Hyperparameters", order=60)
+def _parallel_coordinates(context: FigureContext) -> list[ReportFigure]:
+    """One figure per method with searched hyperparameters (``fig-parcoords-<method>``);
+    ``fig-parcoords`` alone when no method has any."""
+    taken: set[str] = set()
+    figures = []
+    for method in method_order(completed_trials(context.trials, context.objectives)):
+        figure = parallel_coordinates_figure(context.trials, method, context.objectives)
+        if not is_message_figure(figure):
+            div_id = f"fig-parcoords-{unique_slug(method, taken)}"
+            figures.append(ReportFigure(div_id, f"Hyperparameters of {method}", figure))
+    if figures:
+        return figures
+    figure = parallel_coordinates_figure(context.trials, None, context.objectives)
+    return [ReportFigure("fig-parcoords", "Hyperparameters", figure)]

@@ -16,9 +16,12 @@ from analysis._figures import (
     _front_layout,
     _hover,
     _label,
+    _reference_label,
     _scale,
+    is_delta,
     message_figure,
 )
+from analysis._front_view import frame_fronts
 from analysis._grouping import GroupingInfo, branch_probability_history, grouped_comparison
 
 __all__ = ["grouped_fronts_figure", "grouping_heatmap_figure", "grouping_history_figure"]
@@ -146,7 +149,7 @@ def grouped_fronts_figure(
 
     One colour per base method; the grouped front is dashed with diamonds
     (``meta={"kind": "front", "method": "<base>@grouped", "grouped": True}``), the ungrouped
-    one solid.
+    one solid. The y-range fits the fronts (see :func:`analysis._front_view.frame_fronts`).
 
     Args:
         trials: The trials frame.
@@ -195,4 +198,10 @@ def grouped_fronts_figure(
             )
         )
     _front_layout(fig, title, x_name, y_name)
-    return fig
+    return frame_fronts(
+        fig,
+        y_label=_label(y_name),
+        reference_y=0.0 if is_delta(y_name) else None,
+        reference_label=_reference_label(y_name, 0.0),
+        x_is_sparsity=x_name == "sparsity",
+    )

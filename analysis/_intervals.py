@@ -64,7 +64,7 @@ def _finite(values: Sequence[float]) -> np.ndarray:
 
 def mean_interval(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> Interval:
     """Student-t interval of the mean of the finite ``values``."""
-    from scipy import stats
+    from scipy.special import stdtrit  # the t quantile, without importing scipy.stats
 
     sample = _finite(values)
     n = len(sample)
@@ -73,9 +73,7 @@ def mean_interval(values: Sequence[float], confidence: float = DEFAULT_CONFIDENC
     mean = float(sample.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n, confidence)
-    half = (
-        float(stats.t.ppf((1 + confidence) / 2, n - 1)) * float(sample.std(ddof=1)) / math.sqrt(n)
-    )
+    half = float(stdtrit(n - 1, (1 + confidence) / 2)) * float(sample.std(ddof=1)) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, confidence)
 
 

@@ -3,88 +3,56 @@
 The frames are "long per trial / per evaluation, wide per metric": one row per trial (or
 evaluation) with fixed columns, plus ``sparsity:<component>``, ``metric:<task>:<metric>``,
 ``delta:<task>``, ``threshold:<component>``, ``weight:<task>``, ``param:<name>`` (trials)
-and ``loss:<task>`` (evaluations) columns flattened from the stored JSON in one pass.
+and ``loss:<task>`` (evaluations) columns flattened from the stored JSON in one pass. Both
+derive from the store's schema (:data:`study.store.TRIAL_COLUMNS`): every stored column is
+a fixed column, a JSON column is kept whole or flattened as its schema entry says.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Text, cast, func, select
-from sqlalchemy.orm import Session
 
-from study.store import ResultStore, StoreError
-from study.store._models import EvaluationRow, MethodRunRow, StudyRow, TrialRow
+from study.store import EVALUATION_COLUMNS as STORED_EVALUATION_COLUMNS
+from study.store import EVALUATION_KEYS, TRIAL_KEYS, ColumnInfo, Kind, ResultStore, StoreError
+from study.store import TRIAL_COLUMNS as STORED_TRIAL_COLUMNS
 
+#: How the identifying columns before the stored ones are typed.
+_KEYS = {
+    name: ColumnInfo(name, kind, required=True)
+    for name, kind in (
+        ("study", Kind.TEXT),
+        ("method", Kind.TEXT),
+        ("trial_id", Kind.INT),
+        ("number", Kind.INT),
+        ("seed", Kind.INT),
+    )
+}
+
+
+def _fixed(keys: Sequence[str], stored: Sequence[ColumnInfo]) -> tuple[str, ...]:
+    kept = (c.name for c in stored if c.kind is not Kind.JSON or c.keep)
+    return (*keys, *kept)
+
+
+def _flattened(stored: Sequence[ColumnInfo]) -> tuple[ColumnInfo, ...]:
+    return tuple(c for c in stored if c.prefix is not None)
+
+
+#: The stored trial columns the frame shows (kept whole or flattened).
+_IN_FRAME = tuple(c for c in STORED_TRIAL_COLUMNS if c.kind is not Kind.JSON or c.keep or c.prefix)
 #: Fixed columns of the trials frame, in order.
-TRIAL_COLUMNS: tuple[str, ...] = (
-    "study",
-    "method",
-    "trial_id",
-    "number",
-    "seed",
-    "status",
-    "is_reference",
-    "params",
-    "config",
-    "delta_t",
-    "delta_m",
-    "sparsity",
-    "iterations",
-    "wall_time_s",
-    "device_s",
-    "flops",
-    "parameters",
-    "started_at",
-    "finished_at",
-    "error",
-    "node_id",
-    "host",
-    "search_error",
-    "grouping",
-)
+TRIAL_COLUMNS: tuple[str, ...] = _fixed(TRIAL_KEYS, STORED_TRIAL_COLUMNS)
 #: Fixed columns of the evaluations frame, in order.
-EVALUATION_COLUMNS: tuple[str, ...] = (
-    "study",
-    "method",
-    "trial_id",
-    "seed",
-    "iteration",
-    "elapsed_s",
-    "images_seen",
-    "delta_t",
-    "delta_m",
-    "sparsity",
-)
+EVALUATION_COLUMNS: tuple[str, ...] = _fixed(EVALUATION_KEYS, STORED_EVALUATION_COLUMNS)
 #: Prefixes of the flattened columns, in the order they appear.
-FLAT_PREFIXES: tuple[str, ...] = (
-    "sparsity:",
-    "metric:",
-    "delta:",
-    "threshold:",
-    "weight:",
-    "loss:",
-    "param:",
+FLAT_PREFIXES: tuple[str, ...] = tuple(
+    dict.fromkeys(c.prefix for c in (*STORED_TRIAL_COLUMNS, *STORED_EVALUATION_COLUMNS) if c.prefix)
 )
-
-_FLOAT = (
-    "delta_t",
-    "delta_m",
-    "sparsity",
-    "wall_time_s",
-    "device_s",
-    "flops",
-    "parameters",
-    "elapsed_s",
-    "images_seen",
-)
-_INT = ("trial_id", "number", "seed", "iterations", "iteration")
-_TIME = ("started_at", "finished_at")
 
 
 @dataclass(frozen=True)
@@ -117,7 +85,12 @@ class StudyFrames:
 
 
 def load_study(
-    url: str | ResultStore, study: str | Sequence[str], *, evaluations: bool = True
+    url: str | ResultStore,
+    study: str | Sequence[str],
+    *,
+    evaluations: bool = True,
+    configs: bool = True,
+    wide: bool = True,
 ) -> StudyFrames:
     """Loads one or several studies of a results store.
 
@@ -125,6 +98,11 @@ def load_study(
         url: the store's SQLAlchemy URL, or an open :class:`~study.store.ResultStore`.
         study: a study name or several (their trials are concatenated).
         evaluations: also load the periodic evaluations (skip for a faster load).
+        configs: also load each trial's whole ``config`` column (skip for a faster load;
+            the frame then has no ``config`` column).
+        wide: also load the per-task, per-component and per-metric columns
+            (``metric:``, ``sparsity:``, ``delta:``, ``threshold:``, ``weight:``); without
+            them a summary of many trials loads several times faster.
 
     Returns:
         The trials and evaluations frames and the studies' metadata.
@@ -139,13 +117,14 @@ def load_study(
     store, owned = _open(url)
     try:
         records = [store.get_study(name) for name in names]
-        ids = [r.id for r in records]
-        trials = _trials_frame(store.run(lambda s: _trial_columns(s, ids)))
-        evals = _evaluations_frame(
-            store.run(lambda s: _evaluation_columns(s, ids))
-            if evaluations
-            else [[] for _ in range(len(EVALUATION_COLUMNS) + len(_EVALUATION_JSON))]
+        stored = tuple(
+            c
+            for c in _IN_FRAME
+            if (configs or c.name != "config") and (wide or c.keep or c.kind is not Kind.JSON)
         )
+        trials = _frame(store.trial_columns(names, [c.name for c in stored]), TRIAL_KEYS, stored)
+        evaluation_columns = store.evaluation_columns(names if evaluations else [])
+        evals = _frame(evaluation_columns, EVALUATION_KEYS, STORED_EVALUATION_COLUMNS)
     finally:
         if owned:
             store.close()
@@ -171,22 +150,22 @@ def list_studies(url: str | ResultStore) -> pd.DataFrame:
     store, owned = _open(url)
     try:
         studies = store.list_studies()
-        counts = store.run(_status_counts)
-        methods = store.run(_methods_by_study)
+        counts = store.status_counts()
+        methods = store.methods_by_study()
     finally:
         if owned:
             store.close()
     statuses = ("complete", "failed", "running", "pruned", "waiting")
     rows = []
     for record in studies:
-        by_status = counts.get(record.id, {})
+        by_status = counts.get(record.name, {})
         rows.append(
             {
                 "study": record.name,
                 "status": record.status,
                 "created_at": record.created_at,
                 "objectives": list(record.objectives),
-                "methods": methods.get(record.id, []),
+                "methods": methods.get(record.name, []),
                 "trials": sum(by_status.values()),
                 **{s: by_status.get(s.upper(), 0) for s in statuses},
             }
@@ -206,156 +185,7 @@ def _open(url: str | ResultStore) -> tuple[ResultStore, bool]:
     return ResultStore(url, create=False), True
 
 
-_TRIAL_JSON = (
-    "params",
-    "config",
-    "components",
-    "metrics",
-    "delta_t_per_task",
-    "thresholds",
-    "task_weights",
-)
-_EVALUATION_JSON = ("components", "metrics", "thresholds", "task_weights", "losses")
-#: JSON trial columns that older stores may not have.
-_OPTIONAL_TRIAL_JSON = ("grouping",)
-
-
-def _trial_json() -> tuple[str, ...]:
-    """The JSON trial columns this store schema has."""
-    optional = tuple(n for n in _OPTIONAL_TRIAL_JSON if getattr(TrialRow, n, None) is not None)
-    return (*_TRIAL_JSON, *optional)
-
-
-def _columns(session: Session, query: Any, n_columns: int, n_json: int) -> list[Sequence[Any]]:
-    """Column-wise results; the last ``n_json`` columns (selected as JSON text) parsed
-    with one ``json.loads`` per column rather than one per value."""
-    rows = session.connection().execute(query).all()
-    if not rows:
-        return [[] for _ in range(n_columns)]
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    for index in range(n_columns - n_json, n_columns):
-        columns[index] = _parse_json(columns[index])
-    return columns
-
-
-def _parse_json(texts: Sequence[str | None]) -> list[Any]:
-    try:
-        return list(json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]"))
-    except (TypeError, ValueError):  # a driver that returned parsed values, or bad text
-        return [_parse_one(t) for t in texts]
-
-
-def _parse_one(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None
-
-
-def _as_text(column: Any) -> Any:
-    return cast(column, Text)
-
-
-def _trial_columns(session: Session, study_ids: list[int]) -> list[Sequence[Any]]:
-    t, m = TrialRow, MethodRunRow
-    plain = (
-        StudyRow.name,
-        m.method,
-        t.id,
-        t.number,
-        t.seed,
-        t.status,
-        t.is_reference,
-        t.delta_t,
-        t.delta_m,
-        t.sparsity,
-        t.iterations,
-        t.wall_time_s,
-        t.device_s,
-        t.flops,
-        t.parameters,
-        t.started_at,
-        t.finished_at,
-        t.error,
-        t.node_id,
-        t.host,
-        t.search_error,
-    )
-    json_columns = [_as_text(getattr(t, name)) for name in _trial_json()]
-    query = (
-        select(*plain, *json_columns)
-        .join(m, t.method_run_id == m.id)
-        .join(StudyRow, m.study_id == StudyRow.id)
-        .where(m.study_id.in_(study_ids))
-        .order_by(t.id)
-    )
-    return _columns(session, query, len(plain) + len(json_columns), len(json_columns))
-
-
-def _evaluation_columns(session: Session, study_ids: list[int]) -> list[Sequence[Any]]:
-    e, t, m = EvaluationRow, TrialRow, MethodRunRow
-    plain = (
-        StudyRow.name,
-        m.method,
-        t.id,
-        t.seed,
-        e.iteration,
-        e.elapsed_s,
-        e.images_seen,
-        e.delta_t,
-        e.delta_m,
-        e.sparsity,
-    )
-    json_columns = [_as_text(getattr(e, name)) for name in _EVALUATION_JSON]
-    query = (
-        select(*plain, *json_columns)
-        .join(t, e.trial_id == t.id)
-        .join(m, t.method_run_id == m.id)
-        .join(StudyRow, m.study_id == StudyRow.id)
-        .where(m.study_id.in_(study_ids))
-        .order_by(t.id, e.iteration)
-    )
-    return _columns(session, query, len(plain) + len(json_columns), len(json_columns))
-
-
-def _status_counts(session: Session) -> dict[int, dict[str, int]]:
-    query = (
-        select(MethodRunRow.study_id, TrialRow.status, func.count(TrialRow.id))
-        .join(MethodRunRow, TrialRow.method_run_id == MethodRunRow.id)
-        .group_by(MethodRunRow.study_id, TrialRow.status)
-    )
-    counts: dict[int, dict[str, int]] = {}
-    for study_id, status, count in session.execute(query):
-        counts.setdefault(study_id, {})[status] = int(count)
-    return counts
-
-
-def _methods_by_study(session: Session) -> dict[int, list[str]]:
-    query = select(MethodRunRow.study_id, MethodRunRow.method).distinct()
-    methods: dict[int, list[str]] = {}
-    for study_id, method in session.execute(query):
-        methods.setdefault(study_id, []).append(method)
-    return {k: sorted(v) for k, v in methods.items()}
-
-
 # --- frames ------------------------------------------------------------------------------
-def _flat_metrics(metrics: Sequence[Any]) -> list[dict[str, Any]]:
-    """``{task: {metric: value}}`` -> ``{"task:metric": value}`` per row."""
-    return [
-        {
-            f"{task}:{name}": value
-            for task, values in row.items()
-            if isinstance(values, dict)
-            for name, value in values.items()
-        }
-        if row
-        else {}
-        for row in metrics
-    ]
-
-
 def _flatten(sources: Sequence[tuple[str, Sequence[Any]]], length: int) -> pd.DataFrame:
     """Per-row dicts flattened into ``<prefix><key>`` columns, sorted by prefix then key.
 
@@ -398,96 +228,54 @@ def _maybe_numeric(values: pd.Series) -> pd.Series:
     return values
 
 
-def _base(names: Sequence[str], columns: dict[str, Sequence[Any]], length: int) -> pd.DataFrame:
-    data: dict[str, Any] = {}
-    for name in names:
-        column = columns[name]
-        if name in _FLOAT:
-            data[name] = np.array(column, dtype="float64").reshape(length)
-        elif name in _INT:
-            data[name] = np.array(column, dtype="int64").reshape(length)
-        elif name in _TIME:
-            times = pd.Series(column, dtype="object", index=range(length))
-            data[name] = pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")
-        elif name == "is_reference":
-            data[name] = np.array(column, dtype=bool).reshape(length)
-        else:
-            items = np.empty(length, dtype=object)
-            items[:] = [v or {} for v in column] if name in ("params", "config") else column
-            data[name] = items
-    frame = pd.DataFrame(data, index=range(length))
-    for name in ("study", "method", "status"):
-        if name in frame:
-            frame[name] = frame[name].astype(str)
-    return frame
-
-
-_TRIAL_PLAIN = (
-    "study",
-    "method",
-    "trial_id",
-    "number",
-    "seed",
-    "status",
-    "is_reference",
-    "delta_t",
-    "delta_m",
-    "sparsity",
-    "iterations",
-    "wall_time_s",
-    "device_s",
-    "flops",
-    "parameters",
-    "started_at",
-    "finished_at",
-    "error",
-    "node_id",
-    "host",
-    "search_error",
-)
-
-
-def _trials_frame(columns: list[Sequence[Any]]) -> pd.DataFrame:
-    names = (*_TRIAL_PLAIN, *_trial_json())
-    if not columns or not any(len(c) for c in columns):
-        columns = [[] for _ in names]
-    named = dict(zip(names, columns, strict=True))
-    length = len(columns[0])
-    named["grouping"] = _groupings(named.get("grouping"), length)
-    base = _base(TRIAL_COLUMNS, named, length)
-    flat = _flatten(
-        [
-            ("sparsity:", named["components"]),
-            ("metric:", _flat_metrics(named["metrics"])),
-            ("delta:", named["delta_t_per_task"]),
-            ("threshold:", named["thresholds"]),
-            ("weight:", named["task_weights"]),
-            ("param:", named["params"]),
-        ],
-        length,
-    )
+def _frame(
+    columns: dict[str, list[Any]], keys: Sequence[str], stored: Sequence[ColumnInfo]
+) -> pd.DataFrame:
+    """The frame of one table's columns (see the module docstring)."""
+    length = len(columns[keys[0]])
+    infos = {**_KEYS, **{c.name: c for c in stored}}
+    data = {name: _series(columns[name], infos[name], length) for name in _fixed(keys, stored)}
+    base = pd.DataFrame(data, index=range(length))
+    sources = [(c.prefix or "", _flat_rows(columns[c.name])) for c in _flattened(stored)]
+    flat = _flatten(sources, length)
     return pd.concat([base, flat], axis=1)
 
 
-def _groupings(values: Sequence[Any] | None, length: int) -> list[dict[str, Any] | None]:
-    """The ``grouping`` column: a dict per trial, None where none was recorded."""
-    if values is None:
-        return [None] * length
-    return [dict(v) if isinstance(v, dict) and v else None for v in values]
+def _flat_rows(rows: Sequence[Any]) -> Sequence[Any]:
+    """The column's mappings with nested mappings joined: ``{task: {metric: v}}`` ->
+    ``{"task:metric": v}`` (a column whose first mapping nests nothing is passed as it is)."""
+    first = next((row for row in rows if isinstance(row, dict) and row), None)
+    if first is None or not any(isinstance(value, dict) for value in first.values()):
+        return rows
+    flat = []
+    for row in rows:
+        entry: dict[str, Any] = {}
+        for key, value in (row or {}).items():
+            if isinstance(value, dict):
+                entry.update({f"{key}:{name}": inner for name, inner in value.items()})
+            else:
+                entry[key] = value
+        flat.append(entry)
+    return flat
 
 
-def _evaluations_frame(columns: list[Sequence[Any]]) -> pd.DataFrame:
-    named = dict(zip((*EVALUATION_COLUMNS, *_EVALUATION_JSON), columns, strict=True))
-    length = len(columns[0])
-    base = _base(EVALUATION_COLUMNS, named, length)
-    flat = _flatten(
-        [
-            ("sparsity:", named["components"]),
-            ("metric:", _flat_metrics(named["metrics"])),
-            ("threshold:", named["thresholds"]),
-            ("weight:", named["task_weights"]),
-            ("loss:", named["losses"]),
-        ],
-        length,
-    )
-    return pd.concat([base, flat], axis=1)
+def _series(values: Sequence[Any], info: ColumnInfo, length: int) -> Any:
+    """One fixed column with the dtype of its kind (nullable integers as float64)."""
+    kind, nullable = info.kind, info.nullable
+    if kind is Kind.FLOAT or (kind in (Kind.INT, Kind.COUNT) and nullable):
+        return np.array(values, dtype="float64").reshape(length)
+    if kind in (Kind.INT, Kind.COUNT):
+        return np.array(values, dtype="int64").reshape(length)
+    if kind is Kind.TIME:
+        times = pd.Series(values, dtype="object", index=range(length))
+        return pd.to_datetime(times, utc=True).astype("datetime64[us, UTC]")
+    if kind is Kind.BOOL:
+        return np.array(values, dtype=bool).reshape(length)
+    items = np.empty(length, dtype=object)
+    if kind is Kind.JSON:
+        items[:] = [(dict(v) if v else None) if info.optional else (v or {}) for v in values]
+    elif kind in (Kind.TEXT, Kind.STATUS) and not nullable:
+        items[:] = [str(v) for v in values]
+    else:
+        items[:] = list(values)
+    return items

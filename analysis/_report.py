@@ -1,12 +1,13 @@
 """A single self-contained HTML report of a study, plus its tables as files.
 
 The report embeds plotly.js once (in the first figure) so it opens offline; every figure
-sits in a ``<div>`` with a stable id (``fig-overlay``, ``fig-task-metrics``,
-``fig-components``, ``fig-hv-budget``, ``fig-trajectories``, ``fig-parcoords-<method>`` per
-method with searched hyperparameters, or ``fig-parcoords`` when none has any; with two or
-more seeds ``fig-seed-fronts``; with DMTG trials ``fig-grouping-heatmap``,
-``fig-grouping-history`` and, with methods run on the grouped architecture,
-``fig-grouped-fronts``).
+sits in a ``<div>`` with a stable id. Under "Figures" come the registered figures
+(:data:`analysis._figure_registry.FIGURES`, in their order): ``fig-overlay``,
+``fig-task-metrics``, ``fig-components``, ``fig-hv-budget``, ``fig-trajectories``,
+``fig-parcoords-<method>`` per method with searched hyperparameters (``fig-parcoords`` when
+none has any) and any figure registered since. The sections follow: with two or more seeds
+``fig-seed-fronts``; with DMTG trials ``fig-grouping-heatmap``, ``fig-grouping-history``
+and, with methods run on the grouped architecture, ``fig-grouped-fronts``.
 Every string that comes from the study (names, parameters, errors) is HTML-escaped.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,27 +29,15 @@ from analysis._compare import (
     DEFAULT_OBJECTIVES,
     Objectives,
     best_at_sparsity_levels,
-    check_objectives,
     completed_trials,
-    method_order,
     method_summary,
-    objective_reference,
 )
-from analysis._figures import (
-    component_sparsity_figure,
-    hypervolume_budget_figure,
-    is_message_figure,
-    parallel_coordinates_figure,
-    pareto_front_figure,
-    task_metrics_figure,
-    trajectories_figure,
-)
+from analysis._figure_registry import FIGURES, FigureContext
 from analysis._levels import SeedComparisons, compare_seeds, level_sentences
 from analysis._levels import level_table as level_by_level_table
 from analysis._report_sections import Section, grouping_section, seed_section
 from analysis._tables import (
     paper_table,
-    select_at_sparsity,
     short_of_level_note,
     sparsity_level_table,
     to_csv,
@@ -65,16 +53,25 @@ FIGURE_HEIGHT = 480
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1200px; padding: 0 1rem; color: #222; }
+       max-width: 1400px; padding: 0 1rem; color: #222; }
 h1 { margin-bottom: 0.2rem; }
+h2 { font-size: 1.25rem; margin: 1.8rem 0 0.4rem; }
+h3 { font-size: 1.05rem; }
 .meta { color: #555; font-size: 0.9rem; }
 .message { background: #fff6d6; border-left: 4px solid #e0b400; padding: 0.6rem 1rem; }
 .note { color: #555; font-size: 0.9rem; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-thead th { border-bottom: 2px solid #888; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 0.5rem 0 1.5rem; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left; }
+thead th { vertical-align: bottom; max-width: 8rem; }
+thead tr:last-child th { border-bottom: 2px solid #888; }
+th.group { text-align: center; border-bottom: 1px solid #bbb; background: #f6f6f6; }
+th.num, td.num { text-align: right; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody th { white-space: nowrap; }
 section.figure { margin-bottom: 2rem; }
+.picked { border-left: 4px solid #636efa; background: #f4f5ff; padding: 0.5rem 1rem;
+          font-size: 0.9rem; line-height: 1.4; }
 ul.statements li { margin: 0.2rem 0; }
 """
 
@@ -94,15 +91,6 @@ class ReportPaths:
     tables: dict[str, Path] = field(default_factory=dict)
     images: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
-
-
-def _slug(text: str, taken: set[str]) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "method"
-    slug, k = base, 2
-    while slug in taken:
-        slug, k = f"{base}-{k}", k + 1
-    taken.add(slug)
-    return slug
 
 
 def _status_message(trials: pd.DataFrame, n_complete: int) -> str | None:
@@ -144,8 +132,8 @@ def _summary_table(
             "n_running": "running",
             "pareto_size": "Pareto set",
             "hypervolume": "hypervolume",
-            "best_delta_t": f"best Delta_T at >= {sparsity * 100:g}%",
-            "best_delta_m": f"best Delta_m at >= {sparsity * 100:g}%",
+            "best_delta_t": f"best Delta_T (%) at >= {sparsity * 100:g}%",
+            "best_delta_m": f"best Delta_m (%) at >= {sparsity * 100:g}%",
         }
     )
 
@@ -169,49 +157,6 @@ def _failed_table(trials: pd.DataFrame) -> pd.DataFrame:
         index=pd.Index(failed["trial_id"].to_numpy(), name="trial"),
     )
     return table
-
-
-def _figures(
-    trials: pd.DataFrame,
-    evaluations: pd.DataFrame | None,
-    objectives: Objectives,
-    sparsity: float,
-    budget: str,
-    reference: np.ndarray | None,
-) -> list[tuple[str, str, go.Figure]]:
-    """(div id, section title, figure) for every figure of the report."""
-    figures: list[tuple[str, str, go.Figure]] = [
-        ("fig-overlay", "Pareto fronts", pareto_front_figure(trials, objectives)),
-        ("fig-task-metrics", "Task metrics", task_metrics_figure(trials, objectives=objectives)),
-        (
-            "fig-components",
-            "Sparsity allocation",
-            component_sparsity_figure(trials, sparsity=sparsity, objectives=objectives),
-        ),
-        (
-            "fig-hv-budget",
-            "Hypervolume vs budget",
-            hypervolume_budget_figure(trials, budget, objectives, reference),
-        ),
-    ]
-    chosen = select_at_sparsity(trials, sparsity, objectives, closest=True) if len(trials) else None
-    ids = None if chosen is None or len(chosen) == 0 else chosen["trial_id"].tolist()
-    trajectories = trajectories_figure(evaluations, ids)
-    if ids is not None and is_message_figure(trajectories):
-        trajectories = trajectories_figure(evaluations)  # chosen trials learn no thresholds
-    figures.append(("fig-trajectories", "Thresholds and task weights", trajectories))
-    taken: set[str] = set()
-    parcoords = []
-    for method in method_order(completed_trials(trials, objectives)):
-        fig = parallel_coordinates_figure(trials, method, objectives)
-        if not is_message_figure(fig):  # a method without searched parameters is left out
-            div_id = f"fig-parcoords-{_slug(method, taken)}"
-            parcoords.append((div_id, f"Hyperparameters of {method}", fig))
-    if not parcoords:
-        fig = parallel_coordinates_figure(trials, None, objectives)
-        parcoords.append(("fig-parcoords", "Hyperparameters", fig))
-    figures += parcoords
-    return figures
 
 
 def _first_line(error: Exception) -> str:
@@ -282,8 +227,25 @@ def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, Pa
 
 
 def _table_section(title: str, table: pd.DataFrame, empty: str, level: int = 2) -> str:
-    body = to_html(table) if len(table) else f'<p class="note">{html.escape(empty)}</p>'
+    """A heading and its table, which scrolls sideways in its box when wider than the page."""
+    body = (
+        f'<div class="table-wrap">{to_html(table)}</div>'
+        if len(table)
+        else f'<p class="note">{html.escape(empty)}</p>'
+    )
     return f"<h{level}>{html.escape(title)}</h{level}>\n{body}\n"
+
+
+def _by_level_columns(table: pd.DataFrame, value: str) -> pd.DataFrame:
+    """The level-by-level table with the unit of its values in the headers."""
+    unit = " (%)" if value in ("delta_t", "delta_m") or value.startswith("delta:") else ""
+    return table.rename(
+        columns={
+            "mean": f"mean {value}{unit}",
+            "CI low": f"95% CI low{unit}",
+            "CI high": f"95% CI high{unit}",
+        }
+    )
 
 
 def _figure_html(div_id: str, title: str, fig: go.Figure, with_plotlyjs: bool) -> str:
@@ -295,7 +257,31 @@ def _figure_html(div_id: str, title: str, fig: go.Figure, with_plotlyjs: bool) -
         default_height=f"{height}px",
         config={"displaylogo": False, "responsive": True},
     )
-    return f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n</section>'
+    picked = f'<div class="picked" id="picked-{html.escape(div_id)}" hidden></div>'
+    return (
+        f'<section class="figure"><h3>{html.escape(title)}</h3>\n{fragment}\n{picked}\n</section>'
+    )
+
+
+#: Clicking a point of a figure pins its hover text (the trial, its method, seed, level and
+#: parameters; built from escaped strings) under the figure.
+_PICK_SCRIPT = """<script>
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".js-plotly-plot").forEach(function (gd) {
+    if (typeof gd.on !== "function") { return; }
+    gd.on("plotly_click", function (event) {
+      var point = event.points && event.points[0];
+      var box = document.getElementById("picked-" + gd.id);
+      if (!point || !box) { return; }
+      var text = point.hovertext || (Array.isArray(point.data.hovertext)
+        ? point.data.hovertext[point.pointNumber] : point.data.hovertext);
+      if (!text) { return; }
+      box.innerHTML = "<span class=\\"note\\">Clicked:</span> " + text;
+      box.hidden = false;
+    });
+  });
+});
+</script>"""
 
 
 def _section_html(section: Section) -> str:
@@ -339,12 +325,13 @@ def build_report(
     Returns:
         The paths written (see :class:`ReportPaths`).
     """
-    pairs = check_objectives(objectives)
+    context = FigureContext.of(
+        trials, evaluations, objectives, sparsity, budget, compared_levels or (sparsity,)
+    )
+    trials, pairs, reference = context.trials, context.objectives, context.reference
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trials = pd.DataFrame() if trials is None else trials
     done = completed_trials(trials, pairs)
-    reference = objective_reference(trials, pairs) if len(done) else None
     notes: list[str] = []
     message = _status_message(trials, len(done))
 
@@ -353,7 +340,7 @@ def build_report(
     level_table = sparsity_level_table(trials, levels)
     value = next((name for name, _ in pairs if name != "sparsity"), pairs[0][0])
     across = (
-        compare_seeds(trials, compared_levels or (sparsity,), pairs, value, reference)
+        compare_seeds(trials, context.levels, pairs, value, reference)
         if len(done)
         else SeedComparisons([], {})
     )
@@ -367,7 +354,7 @@ def build_report(
         tables.update({section.files[t]: section.tables[t] for t in section.files})
     table_paths = _write_tables(tables, out / "tables")
 
-    figures = _figures(trials, evaluations, pairs, sparsity, budget, reference)
+    figures = FIGURES.build(context)
     extra_figures = [figure for section in sections for figure in section.figures]
     images: list[Path] = []
     if export_images:
@@ -393,11 +380,20 @@ def build_report(
     ]
     if message:
         parts.append(f'<p class="message">{html.escape(message)}</p>')
+    level = f"{sparsity * 100:g}%"
     if summary is not None and len(summary):
-        parts.append(_table_section("Summary per method", summary, ""))
+        parts.append(
+            _table_section(
+                f"Summary per method: its trials by state, Pareto set size, hypervolume and "
+                f"best score at or above {level} sparsity",
+                summary,
+                "",
+            )
+        )
     parts.append(
         _table_section(
-            f"Methods at {sparsity * 100:g}% sparsity (front trial at or above the level)",
+            f"Methods at {level} sparsity: per method, the trial of its Pareto front with the "
+            f"lowest sparsity at or above {level} (the dense reference first)",
             paper,
             "No method has a trial at or above the level."
             if len(done)
@@ -410,9 +406,9 @@ def build_report(
     if comparisons:
         parts.append(
             _table_section(
-                f"{value} level by level: best trial at or above each level per seed, "
-                "mean over seeds with its 95% t interval",
-                by_level,
+                f"{value} level by level: per level and method, the best trial at or above "
+                "the level in each seed, as the mean over seeds with its 95% t interval",
+                _by_level_columns(by_level, value),
                 "",
             )
         )
@@ -423,7 +419,7 @@ def build_report(
         parts += [f'<p class="note">{html.escape(line)}</p>' for line in sentences]
     parts.append(
         _table_section(
-            "Best Delta_T (%) at or above each sparsity level",
+            "Best Delta_T (%) per method at or above each sparsity level (completed trials)",
             level_table,
             "No trials yet.",
         )
@@ -435,10 +431,16 @@ def build_report(
     failed = _failed_table(trials)
     if len(failed):
         parts.append(
-            _table_section(f"Failed trials (first {MAX_FAILED_ROWS})", failed, "No failures.")
+            _table_section(
+                f"Failed trials (the first {MAX_FAILED_ROWS}): their method, seed and the last "
+                "line of their error",
+                failed,
+                "No failures.",
+            )
         )
     for note in notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
+    parts.append(_PICK_SCRIPT)
     parts.append("</body></html>")
     report = out / "report.html"
     report.write_text("\n".join(parts), encoding="utf-8")

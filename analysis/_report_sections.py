@@ -54,7 +54,10 @@ def seed_section(
     report = seed_noise_report(trials, objectives, sparsity, reference)
     if len(report.table) == 0:
         return Section("Seeds", tuple(report.statements()))
-    title = f"Hypervolume and best Delta_T across {len(report.seeds)} seeds"
+    title = (
+        f"Per method: hypervolume and best Delta_T (%) at or above {sparsity:.0%} sparsity "
+        f"over its {len(report.seeds)} seeds"
+    )
     return Section(
         "Seeds",
         tuple(report.statements()),
@@ -86,7 +89,7 @@ def grouping_section(trials: pd.DataFrame, objectives: Objectives) -> Section | 
             f"dmtg trial {info.trial_id}: {len(info.tasks)} tasks in {info.num_groups} "
             f"branches{stages}; the best completed dmtg trial by Delta_T."
         )
-        title = f"Task assignment of dmtg trial {info.trial_id}"
+        title = f"Per task: its branch in dmtg trial {info.trial_id} and who shares it"
         tables[title] = assignment_table(info)
         files[title] = "grouping"
         figures.append(

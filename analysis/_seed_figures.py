@@ -13,10 +13,14 @@ from analysis._figures import (
     NO_TRIALS,
     _axes,
     _front_layout,
+    _label,
+    _reference_label,
     _scale,
+    is_delta,
     message_figure,
     method_colors,
 )
+from analysis._front_view import frame_fronts
 from analysis._seeds import seed_bands, seed_fronts
 
 __all__ = ["seed_fronts_figure"]
@@ -41,7 +45,9 @@ def seed_fronts_figure(
     The band (``meta={"kind": "seed_band", ...}``) spans the smallest to the largest over
     seeds of the best Delta_T at or above each sparsity, with the mean as a solid line
     (``"seed_mean"``); every seed's own front is a dashed trace (``"seed_front"``, with
-    ``seed`` in ``meta``). Reference trials are left out.
+    ``seed`` in ``meta``). Reference trials are left out: a Delta's reference is the
+    dashed line at 0, and the y-range fits the fronts (see
+    :func:`analysis._front_view.frame_fronts`).
 
     Args:
         trials: The trials frame.
@@ -111,4 +117,11 @@ def seed_fronts_figure(
                 )
             )
     _front_layout(fig, title, x_name, y_name)
-    return fig
+    return frame_fronts(
+        fig,
+        y_label=_label(y_name),
+        front_kinds=("seed_front", "seed_mean"),
+        reference_y=0.0 if is_delta(y_name) else None,
+        reference_label=_reference_label(y_name, 0.0),
+        x_is_sparsity=x_name == "sparsity",
+    )

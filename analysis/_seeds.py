@@ -18,7 +18,6 @@ import pandas as pd
 
 from analysis._compare import (
     DEFAULT_OBJECTIVES,
-    LEVEL_TOLERANCE,
     Objectives,
     SeedSummary,
     _best_at_levels,
@@ -31,7 +30,8 @@ from analysis._compare import (
     seed_summary,
     without_reference,
 )
-from analysis._pareto import pareto_mask
+from study._levels import LEVEL_TOLERANCE
+from study._pareto import pareto_mask
 
 __all__ = [
     "SeedBand",

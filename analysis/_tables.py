@@ -18,7 +18,6 @@ import pandas as pd
 from analysis._compare import (
     DEFAULT_LEVELS,
     DEFAULT_OBJECTIVES,
-    LEVEL_TOLERANCE,
     Objectives,
     _require,
     best_at_sparsity_levels,
@@ -27,10 +26,15 @@ from analysis._compare import (
     method_order,
     without_reference,
 )
+from study._levels import LEVEL_TOLERANCE
+from trials.metrics import METRICS
 
 __all__ = [
+    "METRIC_LABELS",
     "MISSING",
+    "column_groups",
     "format_cells",
+    "metric_header",
     "paper_table",
     "select_at_sparsity",
     "short_of_level",
@@ -48,6 +52,26 @@ MISSING = "–"
 DELTA_LABEL = "Delta_T (%)"
 DELTA_M_LABEL = "Delta_m (%)"
 SPARSITY_LABEL = "sparsity (%)"
+GROUPS_ATTR = "column_groups"
+#: How a metric is headed: its name and unit (``''``: none).
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "miou": ("mIoU", "%"),
+    "pixel_acc": ("pixel acc.", "%"),
+    "cross_entropy": ("cross-entropy", ""),
+    "abs_err": ("abs. error", ""),
+    "rel_err": ("rel. error", ""),
+    "delta_1.25": ("δ < 1.25", "%"),
+    "delta_1.25^2": ("δ < 1.25²", "%"),
+    "delta_1.25^3": ("δ < 1.25³", "%"),
+    "angle_mean": ("mean angle", "°"),
+    "angle_median": ("median angle", "°"),
+    "within_11.25": ("within 11.25°", "%"),
+    "within_22.5": ("within 22.5°", "%"),
+    "within_30": ("within 30°", "%"),
+    "cosine": ("cosine similarity", ""),
+    "l1": ("L1 error", ""),
+    "accuracy": ("accuracy", "%"),
+}
 
 
 def _is_missing(value: object) -> bool:
@@ -138,23 +162,50 @@ def _prefixed(trials: pd.DataFrame, prefix: str) -> list[str]:
     return [str(c) for c in trials.columns if str(c).startswith(prefix)]
 
 
+def metric_header(metric: str) -> str:
+    """A metric's column header with its unit and direction: ``mIoU (%) ↑``."""
+    label, unit = METRIC_LABELS.get(metric, (metric, ""))
+    info = METRICS.get(metric)
+    arrow = "" if info is None else (" ↑" if info.higher_is_better else " ↓")
+    return f"{label}{f' ({unit})' if unit else ''}{arrow}"
+
+
+def column_groups(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``{column: (group, header)}`` of a table whose HTML groups its columns under a
+    second header row (set by the table's builder; empty for an ungrouped table)."""
+    groups = table.attrs.get(GROUPS_ATTR)
+    return dict(groups) if isinstance(groups, dict) else {}
+
+
 def _paper_rows(rows: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     metrics = _prefixed(trials, "metric:")
     components = _prefixed(trials, "sparsity:")
     table = pd.DataFrame(index=rows.index)
+    groups: dict[str, tuple[str, str]] = {}
     table["trial"] = pd.array(rows["trial_id"].tolist(), dtype="Int64")
     for column in metrics:
         _, task, metric = [*column.split(":", 2), "", ""][:3]
-        table[f"{task} {metric}".strip()] = pd.to_numeric(rows[column], errors="coerce")
+        label = f"{task} {metric}".strip()
+        table[label] = pd.to_numeric(rows[column], errors="coerce")
+        groups[label] = (task, metric_header(metric))
     for column in components:
-        label = f"sparsity {column.split(':', 1)[1]} (%)"
+        component = column.split(":", 1)[1]
+        label = f"sparsity {component} (%)"
         table[label] = pd.to_numeric(rows[column], errors="coerce") * 100.0
+        groups[label] = ("sparsity (%)", component)
     table[SPARSITY_LABEL] = pd.to_numeric(rows["sparsity"], errors="coerce") * 100.0
+    groups[SPARSITY_LABEL] = ("sparsity (%)", "overall")
+    vs_dense = "score vs the dense reference (%)"
     for column in _prefixed(trials, "delta:"):  # per task, so one blown-up task shows
-        table[f"Delta {column.split(':', 1)[1]} (%)"] = pd.to_numeric(rows[column], errors="coerce")
+        task = column.split(":", 1)[1]
+        table[f"Delta {task} (%)"] = pd.to_numeric(rows[column], errors="coerce")
+        groups[f"Delta {task} (%)"] = ("Delta_T of each task (%)", task)
     table[DELTA_LABEL] = pd.to_numeric(rows["delta_t"], errors="coerce")
+    groups[DELTA_LABEL] = (vs_dense, "Delta_T")
     if "delta_m" in rows.columns:
         table[DELTA_M_LABEL] = pd.to_numeric(rows["delta_m"], errors="coerce")
+        groups[DELTA_M_LABEL] = (vs_dense, "Delta_m")
+    table.attrs[GROUPS_ATTR] = groups
     return table
 
 
@@ -224,6 +275,10 @@ def sparsity_level_table(
     table = best_at_sparsity_levels(trials, levels, value, direction)
     table.columns = [f">= {level * 100:g}%" for level in table.columns]
     table.index.name = "method"
+    unit = " (%)" if value in ("delta_t", "delta_m") or value.startswith("delta:") else ""
+    name = {"delta_t": "Delta_T", "delta_m": "Delta_m"}.get(value, value)
+    group = f"best {name}{unit} of a trial with sparsity"
+    table.attrs[GROUPS_ATTR] = {column: (group, column) for column in table.columns}
     return table
 
 
@@ -379,8 +434,53 @@ def to_csv(df: pd.DataFrame, path: str | Path | None = None, index: bool = True)
     return text
 
 
+def _header_html(text: str) -> str:
+    """Escaped header text whose long words may wrap after ``_`` and ``:``
+    (``head:segment_semantic``)."""
+    words = html.escape(text).split(" ")
+    return " ".join(
+        word.replace("_", "_<wbr>").replace(":", ":<wbr>") if len(word) > 12 else word
+        for word in words
+    )
+
+
+def _thead(df: pd.DataFrame, index: bool, numeric: Sequence[bool]) -> list[str]:
+    """The header rows: one, or two when the table groups its columns (a group's header
+    spans its columns; an ungrouped column's header spans both rows)."""
+    groups = column_groups(df)
+    names = [str(c) for c in df.columns]
+    classes = [' class="num"' if is_number else "" for is_number in numeric]
+    if not any(name in groups for name in names):
+        cells = [f"<th>{_header_html(str(df.index.name or ''))}</th>"] if index else []
+        cells += [f"<th{c}>{_header_html(n)}</th>" for n, c in zip(names, classes, strict=True)]
+        return ["<thead><tr>", *cells, "</tr></thead>"]
+    top = [f'<th rowspan="2">{_header_html(str(df.index.name or ""))}</th>'] if index else []
+    bottom = []
+    k = 0
+    while k < len(names):
+        group = groups.get(names[k], (None, names[k]))[0]
+        if group is None:
+            top.append(f'<th rowspan="2"{classes[k]}>{_header_html(names[k])}</th>')
+            k += 1
+            continue
+        span = 1
+        while k + span < len(names) and groups.get(names[k + span], (None, ""))[0] == group:
+            span += 1
+        top.append(f'<th colspan="{span}" class="group">{_header_html(group)}</th>')
+        bottom += [
+            f"<th{classes[j]}>{_header_html(groups[names[j]][1])}</th>" for j in range(k, k + span)
+        ]
+        k += span
+    return ["<thead><tr>", *top, "</tr><tr>", *bottom, "</tr></thead>"]
+
+
 def to_html(df: pd.DataFrame, decimals: int = 2, index: bool = True, css_class: str = "") -> str:
     """An HTML ``<table>`` with formatted, escaped cells.
+
+    Numbers are right-aligned under right-aligned headers (class ``num``); a table whose
+    builder grouped its columns (:func:`column_groups`: the paper table's tasks,
+    sparsity and Delta columns) gets a second header row under one spanning header per
+    group.
 
     Args:
         df: The table.
@@ -394,9 +494,7 @@ def to_html(df: pd.DataFrame, decimals: int = 2, index: bool = True, css_class: 
     cells = format_cells(df, decimals)
     numeric = _numeric_columns(df)
     attr = f' class="{html.escape(css_class)}"' if css_class else ""
-    out = [f"<table{attr}>", "<thead><tr>"]
-    out += [f"<th>{html.escape(h)}</th>" for h in _header(df, index)]
-    out.append("</tr></thead><tbody>")
+    out = [f"<table{attr}>", *_thead(df, index, numeric), "<tbody>"]
     for row_label, row in zip(cells.index, cells.itertuples(index=False, name=None), strict=True):
         out.append("<tr>")
         if index:

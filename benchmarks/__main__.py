@@ -20,8 +20,19 @@ import sys
 import time
 from collections.abc import Sequence
 
-SUITE = ("data", "pruners", "orchestration", "analysis", "search", "mo_asha")
-QUICK = ("search", "mo_asha")
+SUITE = (
+    "data",
+    "pruners",
+    "orchestration",
+    "driver",
+    "stored",
+    "analysis",
+    "pareto",
+    "search",
+    "mo_asha",
+    "gpu",
+)
+QUICK = ("search", "mo_asha", "driver", "stored")
 """Benchmarks whose ``main`` takes ``--quick``."""
 
 

@@ -137,7 +137,7 @@ def _value(value: Any) -> Any:
 
 
 def _store_rows(group: pd.DataFrame) -> list[dict[str, Any]]:
-    """Trial mappings for ``BaseResultStore.add_trials`` from rows of the trials frame."""
+    """Trial mappings for ``ResultStore.add_trials`` from rows of the trials frame."""
     metric_columns = [c for c in group.columns if c.startswith("metric:")]
     nested = {
         prefix: [c for c in group.columns if c.startswith(prefix)]

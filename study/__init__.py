@@ -22,7 +22,6 @@ from study._config import (
 )
 from study.store import (
     SCHEMA_VERSION,
-    BaseResultStore,
     ResultStore,
     RunStatus,
     StoreError,
@@ -33,7 +32,6 @@ from study.store import (
 
 __all__ = [
     "SCHEMA_VERSION",
-    "BaseResultStore",
     "BudgetSpec",
     "ConfigError",
     "DatasetSpec",

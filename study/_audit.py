@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from study._plan import optuna_study_name, plan_methods
+
 if TYPE_CHECKING:
     from study._config import StudyConfig
-    from study.store import BaseResultStore
+    from study.store import ResultStore
 
 _STATE = optuna.trial.TrialState
 #: The Optuna state each finished trial status must have been told.
@@ -20,11 +22,9 @@ _TOLD = {"COMPLETE": _STATE.COMPLETE, "PRUNED": _STATE.PRUNED, "FAILED": _STATE.
 
 
 def search_problems(
-    store: BaseResultStore, storage: optuna.storages.BaseStorage, config: StudyConfig
+    store: ResultStore, storage: optuna.storages.BaseStorage, config: StudyConfig
 ) -> list[str]:
     """One line per trial whose outcome Optuna does not hold as the store does."""
-    from study._runner import optuna_study_name, plan_methods
-
     problems = []
     for plan in plan_methods(config):
         name = optuna_study_name(config.name, plan.method, plan.seed)

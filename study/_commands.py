@@ -67,7 +67,7 @@ def existing_study_url(study: str, db: str | None) -> str:
 def validate_study(config: StudyConfig) -> None:
     """Checks every trial the study would run, plugin names included, and every objective
     that names a task or metric, before Ray starts."""
-    from study._runner import REFERENCE_METHOD, plan_methods
+    from study._plan import REFERENCE_METHOD, plan_methods
     from trials._validate import validate_data, validate_tasks, validate_trial_config
 
     for seed in config.budget.seeds:
@@ -118,7 +118,8 @@ def _run(config: StudyConfig, store: ResultStore, url: str, verbose: bool, *, re
             if settled:
                 console.print(f"{settled}; running the rest")
         console.print(f"study [bold]{config.name}[/] -> {config.redacted_storage_url()}")
-        with stop_on_store_failure(config.name, url), study_progress() as progress:
+        display = study_progress(config.name, str(config.study_dir))
+        with stop_on_store_failure(config.name, url), display as progress:
             problems = runner.run(progress, driver)
     print_status(url, config.name)
     report_command(config.name, url, Path(str(config.study_dir)) / "report")
@@ -238,7 +239,7 @@ def print_status(url: str, study: str) -> None:
 
     from analysis import load_study, method_summary
 
-    frames = load_study(url, study)
+    frames = load_study(url, study, evaluations=False, configs=False, wide=False)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
     name, _, level = headline_objective(objectives)
@@ -269,8 +270,25 @@ def print_status(url: str, study: str) -> None:
             console.print(shared, highlight=False, soft_wrap=True)
         for line in level_lines(frames.trials, objectives, record.get("config") or {}):
             console.print(line, highlight=False, soft_wrap=True, markup=False)
-    for line in _attention(url, study, frames.trials):
+    lines, driven = _attention(url, study, frames.trials)
+    if driven:
+        for line in running_progress(record, study):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
+    for line in lines:
         console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
+
+
+def running_progress(record: dict[str, Any], study: str) -> list[str]:
+    """In-trial progress of a study whose driver runs: what the driver last wrote to
+    ``progress.json`` in the study folder (nothing when that folder is not on this
+    machine, e.g. ``status --db`` on another host of a cluster)."""
+    from study._live import progress_lines, read_progress
+
+    folder = (record.get("config") or {}).get("study_dir")
+    snapshot = read_progress(folder, study) if folder else None
+    if snapshot is None or not snapshot.active:
+        return []
+    return progress_lines(snapshot)
 
 
 def level_lines(
@@ -334,14 +352,16 @@ def _objective_text(name: str, value: float) -> str:
     return f"{value:.4g}"
 
 
-def _attention(url: str, study: str, trials: Any) -> list[str]:
-    """Lines about a study that needs attention: its driver, results missing in Optuna."""
+def _attention(url: str, study: str, trials: Any) -> tuple[list[str], bool]:
+    """Lines about a study that needs attention (its driver, results missing in Optuna),
+    and whether a live driver runs it."""
     from study._driver import driver_note
 
     store = open_store(url)
     try:
         record = store.get_study(study)
         lines = [note] if (note := driver_note(store, record)) else []
+        driven = record.status == "RUNNING" and note is None
     finally:
         store.close()
     if len(trials) and "search_error" in trials:
@@ -351,7 +371,7 @@ def _attention(url: str, study: str, trials: Any) -> list[str]:
                 f"{len(problems)} trial result(s) did not reach Optuna (first: trial "
                 f"{int(problems.iloc[0]['trial_id'])}: {problems.iloc[0]['search_error']})"
             )
-    return lines
+    return lines, driven
 
 
 def status_command(study: str | None, db: str | None) -> None:
@@ -470,20 +490,29 @@ def warn_unreadable(url: str, error: Exception) -> None:
     )
 
 
+def study_folder(record: dict[str, Any], study: str) -> Path:
+    """The folder of a stored study: its config's ``study_dir`` (``./paretune-runs/STUDY``
+    for a study stored without one)."""
+    return Path(str((record.get("config") or {}).get("study_dir") or DEFAULT_RUNS_DIR / study))
+
+
 def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Path:
-    """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag."""
+    """``paretune export STUDY --format csv|json|parquet``: every trial, ``on_front`` flag.
+
+    Written to ``--out``, else to ``exports/STUDY-trials.FORMAT`` in the study's folder.
+    """
     from analysis import load_study, method_fronts
 
     if fmt not in EXPORT_FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(EXPORT_FORMATS)} but got {fmt!r}")
     url = existing_study_url(study, db)
-    frames = load_study(url, study)
+    frames = load_study(url, study, evaluations=False)
     objectives = [tuple(o) for o in frames.studies[0]["objectives"]]
     table = frames.trials.copy()
     flags = method_fronts(table, objectives).set_index("trial_id")
     for column in ("on_front", "on_front_overall"):
         table[column] = table["trial_id"].map(flags[column]).fillna(False).astype(bool)
-    out = out or Path(f"{study}-trials.{fmt}")
+    out = out or study_folder(frames.studies[0], study) / "exports" / f"{study}-trials.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         out.write_text(table.to_json(orient="records", date_format="iso", indent=1))
@@ -497,7 +526,11 @@ def export_command(study: str, db: str | None, fmt: str, out: Path | None) -> Pa
         else:
             flat.to_parquet(out, index=False)
     console.print(
-        f"wrote {len(table)} trials ({int(table['on_front'].sum())} on the front) to {out}"
+        f"wrote {len(table)} trials ({int(table['on_front'].sum())} on the front) to "
+        f"{out.resolve()}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     return out
 
@@ -557,9 +590,7 @@ def report_command(study: str, db: str | None, out: Path | None, images: bool = 
     frames = load_study(url, study)
     record = frames.studies[0]
     objectives = [tuple(o) for o in record["objectives"]]
-    folder = (
-        out or Path(str(record["config"].get("study_dir") or DEFAULT_RUNS_DIR / study)) / "report"
-    )
+    folder = out or study_folder(record, study) / "report"
     levels = (record["config"].get("budget") or {}).get("sparsity_levels")
     paths = build_report(
         frames.trials,

@@ -33,6 +33,7 @@ from search_spaces import (
 from study._objectives import OBJECTIVE_COLUMNS, is_objective
 from study._samplers import SAMPLERS
 from study.store._url import redact_url
+from trials._config import LoaderOptions
 from trials.errors import ParetuneError
 from trials.registry import unknown_name_message
 
@@ -54,6 +55,7 @@ _STUDY_OWNED = {
     "dataset": "dataset.name",
     "dataset_root": "dataset.root",
     "dataset_options": "dataset.options",
+    "loader": "dataset.loader",
     "tasks": "tasks",
     "model": "model.backbone",
     "head": "model.head",
@@ -111,11 +113,15 @@ class DatasetSpec(_Spec):
         name: a registered data set (the procedural ``scenes-nyu`` needs no files).
         root: folder of a real-format data set (made absolute; it must exist).
         options: data-set specific options.
+        loader: how trials load it: ``num_workers`` (0: in the trial's process),
+            ``pin_memory``, ``persistent_workers``, ``prefetch_factor`` (see
+            ``trials._config.LoaderOptions``); results do not depend on them.
     """
 
     name: str = "scenes-nyu"
     root: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    loader: LoaderOptions = Field(default_factory=LoaderOptions)
 
     @field_validator("root")
     @classmethod
@@ -645,6 +651,7 @@ class StudyConfig(_Spec):
             "dataset": self.dataset.name,
             "dataset_root": self.dataset.root,
             "dataset_options": dict(self.dataset.options),
+            "loader": self.dataset.loader.model_dump(),
             "tasks": list(self.tasks) if self.tasks is not None else None,
             "model": self.model.backbone,
             "head": self.model.head,

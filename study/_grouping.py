@@ -9,7 +9,7 @@ from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
     from study._config import GroupingSource
-    from study.store import BaseResultStore, TrialRecord
+    from study.store import ResultStore, TrialRecord
 
 
 class GroupingSourceError(ParetuneError):
@@ -32,9 +32,7 @@ def _best(trials: list[TrialRecord]) -> TrialRecord:
     )
 
 
-def source_trial(
-    store: BaseResultStore, study: str, source: GroupingSource, seed: int
-) -> TrialRecord:
+def source_trial(store: ResultStore, study: str, source: GroupingSource, seed: int) -> TrialRecord:
     """The stored trial whose grouping ``source`` names (for the study ``study``).
 
     ``best`` prefers the trials of the same seed and falls back to any seed.

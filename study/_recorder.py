@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from study._objectives import objective_value
+from study._outcome import evaluation_outcome
 from study._tune_config import ERROR_KEY, FINAL_KEY, route_of, searched_params, trial_fields
+from study._writer import AddEvaluation, AddTrial, StoreWriter, UpdateTrial
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
     from study._router import RoutedScheduler, StudyRouter
-    from study.store import BaseResultStore
+    from study.store import ResultStore
 
 logger = logging.getLogger(__name__)
 
@@ -31,30 +32,6 @@ def _error_text(trial: Trial) -> str:
     return "trial failed in Ray (worker or node lost)"
 
 
-def final_fields(final: dict[str, Any], share: float) -> dict[str, Any]:
-    """Store columns of a finished trial from its ``TrialResult`` dict (``share``: the
-    CPUs or GPUs it held)."""
-    sparsity = final["sparsity"]
-    return {
-        "status": "COMPLETE",
-        "metrics": final["metrics"],
-        "sparsity": sparsity["overall"],
-        "components": sparsity["components"],
-        "thresholds": final.get("thresholds") or {},
-        "task_weights": final.get("task_weights") or {},
-        "delta_t": final.get("delta_t"),
-        "delta_t_per_task": final.get("delta_t_per_task") or {},
-        "delta_m": final.get("delta_m"),
-        "iterations": final["iterations"],
-        "wall_time_s": float(final["wall_time_s"]),
-        "device_s": objective_value("device_s", final, share),
-        "parameters": final.get("parameters"),
-        "flops": final.get("flops"),
-        "grouping": final.get("grouping") or {},
-        "finished_at": datetime.now(UTC),
-    }
-
-
 class StoreRecorder(Callback):
     """Writes every Tune trial, evaluation and outcome of a study's run to the store.
 
@@ -62,15 +39,17 @@ class StoreRecorder(Callback):
     dense reference finishes, its metrics are posted on the reference ``board`` (see
     :mod:`study._board`) so that the other trials of its seed can be scored. An outcome
     that did not reach the trial's Optuna study is stored as the trial's ``search_error``.
+
+    The writes run in order on a background thread (:class:`~study._writer.StoreWriter`);
+    :meth:`flush` waits for them and raises the first that failed.
     """
 
     def __init__(
         self,
-        store: BaseResultStore,
+        store: ResultStore,
         runs: dict[tuple[str, int], int],
         *,
         router: StudyRouter | None,
-        share: float,
         versions: dict[str, str | None],
         board: Any = None,
         scheduler: RoutedScheduler | None = None,
@@ -80,36 +59,48 @@ class StoreRecorder(Callback):
         self.last_evaluation: dict[str, dict[str, Any]] = {}
         self.runs = runs
         self.router = router
-        self.share = share
         self.versions = versions
         self.board = board
-        self.trial_ids: dict[str, int] = {}
+        self.writer = StoreWriter(store)
+        self.seen: set[str] = set()
         self.finished: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its run config; the live store, searcher and board stay here."""
-        return {**self.__dict__, "store": None, "router": None, "board": None, "scheduler": None}
+        live = ("store", "router", "board", "scheduler", "writer")
+        return {**self.__dict__, **dict.fromkeys(live)}
 
-    def _trial_id(self, trial: Trial) -> int:
-        known = self.trial_ids.get(trial.trial_id)
-        if known is not None:
-            return known
-        fields = trial_fields(trial.config)
-        route = route_of(trial.config)
-        number = self.router.optuna_number(trial.trial_id) if self.router else None
-        trial_id = self.store.add_trial(
-            self.runs[(route.method, route.seed)],
-            params=searched_params(trial.config),
-            config=fields,
-            seed=route.seed,
-            tune_trial_id=trial.trial_id,
-            optuna_trial_number=number,
-            is_reference=route.reference,
-            versions=self.versions,
-            started_at=datetime.now(UTC),
-        )
-        self.trial_ids[trial.trial_id] = trial_id
-        return trial_id
+    def flush(self) -> None:
+        """Waits until everything recorded so far is stored (raises a failed write)."""
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Stores what is queued and stops the writer thread."""
+        self.writer.close()
+
+    def _add(self, trial: Trial) -> str:
+        """Queues the trial's row on first sight; its Tune id."""
+        if trial.trial_id not in self.seen:
+            self.seen.add(trial.trial_id)
+            route = route_of(trial.config)
+            number = self.router.optuna_number(trial.trial_id) if self.router else None
+            fields = {
+                "params": searched_params(trial.config),
+                "config": trial_fields(trial.config),
+                "seed": route.seed,
+                "tune_trial_id": trial.trial_id,
+                "optuna_trial_number": number,
+                "is_reference": route.reference,
+                "versions": self.versions,
+                "started_at": datetime.now(UTC),
+            }
+            self.writer.submit(
+                AddTrial(trial.trial_id, self.runs[(route.method, route.seed)], fields)
+            )
+        return trial.trial_id
+
+    def _update(self, trial: Trial, **fields: Any) -> None:
+        self.writer.submit(UpdateTrial(self._add(trial), fields))
 
     def _post_reference(self, trial: Trial, metrics: dict[str, Any] | None, error: str) -> None:
         route = route_of(trial.config)
@@ -123,24 +114,26 @@ class StoreRecorder(Callback):
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._trial_id(trial)
+        self._add(trial)
 
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
-        trial_id = self._trial_id(trial)
+        tune_id = self._add(trial)
         where = {"host": result.get("host"), "node_id": result.get("node_id")}
         if "evaluation" in result:
-            self.store.add_evaluation(trial_id, result["evaluation"])
-            self.last_evaluation[trial.trial_id] = result["evaluation"]
+            self.writer.submit(AddEvaluation(tune_id, result["evaluation"]))
+            self.last_evaluation[tune_id] = result["evaluation"]
         if FINAL_KEY in result:
-            fields = final_fields(result[FINAL_KEY], self.share)
-            self.store.update_trial(trial_id, **fields, **where)
+            outcome = result[FINAL_KEY]
+            self._update(
+                trial, status="COMPLETE", **outcome, finished_at=datetime.now(UTC), **where
+            )
             self.finished[trial.trial_id] = "COMPLETE"
-            self._post_reference(trial, fields["metrics"], "")
+            self._post_reference(trial, outcome["metrics"], "")
         elif ERROR_KEY in result:
-            self.store.update_trial(
-                trial_id,
+            self._update(
+                trial,
                 status="FAILED",
                 error=result[ERROR_KEY],
                 finished_at=datetime.now(UTC),
@@ -157,11 +150,9 @@ class StoreRecorder(Callback):
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        trial_id = self._trial_id(trial)
         error = _error_text(trial)
-        self.store.update_trial(
-            trial_id, status="FAILED", error=error, finished_at=datetime.now(UTC)
-        )
+        self.last_evaluation.pop(trial.trial_id, None)
+        self._update(trial, status="FAILED", error=error, finished_at=datetime.now(UTC))
         self.finished[trial.trial_id] = "FAILED"
         self._post_reference(trial, None, error)
         self._store_search_problem(trial)
@@ -170,7 +161,7 @@ class StoreRecorder(Callback):
         """Stores why the trial's outcome did not reach Optuna, if it did not."""
         problem = self.router.search_problem(trial.trial_id) if self.router else None
         if problem:
-            self.store.update_trial(self._trial_id(trial), search_error=problem)
+            self._update(trial, search_error=problem)
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -178,28 +169,14 @@ class StoreRecorder(Callback):
         """Stores a failed ``tell``; a trial the scheduler stopped early is stored PRUNED
         with its last evaluation."""
         self._store_search_problem(trial)
+        last = self.last_evaluation.pop(trial.trial_id, None)  # kept for running trials only
         if trial.trial_id in self.finished or self.scheduler is None:
             return
         rung = self.scheduler.stopped_rung(trial.trial_id)
         if rung is None:
             return
         fields: dict[str, Any] = {"status": "PRUNED", "rung": rung}
-        last = self.last_evaluation.get(trial.trial_id)
         if last is not None:
-            fields.update(
-                metrics=last["metrics"],
-                sparsity=last["sparsity"],
-                components=last["components"],
-                thresholds=last.get("thresholds") or {},
-                task_weights=last.get("task_weights") or {},
-                delta_t=last.get("delta_t"),
-                delta_t_per_task=last.get("delta_t_per_task") or {},
-                delta_m=last.get("delta_m"),
-                iterations=last["iteration"],
-                wall_time_s=float(last["elapsed_s"]),
-                device_s=objective_value("device_s", last, self.share),
-                flops=last.get("flops"),
-                parameters=last.get("parameters"),
-            )
-        self.store.update_trial(self._trial_id(trial), **fields, finished_at=datetime.now(UTC))
+            fields.update(evaluation_outcome(last, route_of(trial.config).device_share))
+        self._update(trial, **fields, finished_at=datetime.now(UTC))
         self.finished[trial.trial_id] = "PRUNED"

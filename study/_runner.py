@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,22 +13,22 @@ from typing import TYPE_CHECKING, Any
 
 from study._board import REFERENCE_FAILED
 from study._objectives import device_share, objective_vector
+from study._plan import REFERENCE_METHOD, MethodPlan, optuna_study_name, plan_methods
 from study._trainable import run_tune_trial
+from study.store import collect_versions
 from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
     import optuna
-    from rich.progress import Progress
 
-    from search_spaces import SearchSpace
-    from study._config import GroupingSource, StudyConfig
+    from study._config import StudyConfig
     from study._driver import Driver
+    from study._progress import ProgressDisplay
     from study._router import Route
-    from study.store import BaseResultStore, TrialRecord
+    from study.store import ResultStore, TrialRecord
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_METHOD = "dense"
 INTERRUPTED = "interrupted: the study driver stopped before this trial finished"
 OBJECTIVE_MODES = {"maximize": "max", "minimize": "min"}
 
@@ -70,65 +69,23 @@ def is_final_failure(error: str | None) -> bool:
     return error is not None and error != INTERRUPTED and REFERENCE_FAILED not in error
 
 
-def package_versions() -> dict[str, str | None]:
-    """Versions of paretune and the libraries a result depends on (no torch import)."""
-    versions: dict[str, str | None] = {}
-    for name in ("paretune", "torch", "ray", "optuna"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-@dataclass(frozen=True)
-class MethodPlan:
-    """One method run: a method with its search space, for one seed.
-
-    ``method`` is the run's name (``magnitude@grouped`` when ``grouping`` says which
-    grouped architecture the method prunes).
-    """
-
-    method: str
-    seed: int
-    space: SearchSpace
-    trials: int
-    grouping: GroupingSource | None = None
-    #: ``target_sparsity`` values its trials spread evenly over (empty: searched freely).
-    levels: tuple[float, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.method} (seed {self.seed})"
-
-
-def plan_methods(config: StudyConfig) -> list[MethodPlan]:
-    """The study's method runs in order; the dense reference is planned separately."""
-    plans = []
-    for seed in config.budget.seeds:
-        for spec in config.methods:
-            if spec.name == REFERENCE_METHOD:
-                continue
-            name = spec.run_name
-            trials = config.trials_for(name)
-            space = config.method_space(name)
-            levels = config.levels_for(name)
-            plans.append(MethodPlan(name, seed, space, trials, spec.grouping, levels))
-    return plans
-
-
-def optuna_study_name(study: str, method: str, seed: int) -> str:
-    return f"{study}/{method}/seed-{seed}"
-
-
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     """Optuna's RDB storage in the results database (same URL, its own tables)."""
+    from sqlalchemy import event
+
     from study._faults import RetryingRDBStorage
+    from study.store._engine import sqlite_pragmas
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    if not url.startswith("sqlite"):
+        return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    engine_kwargs["connect_args"] = {"timeout": 60}
+    storage = RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+    # As the results store: WAL without an fsync per commit (Optuna commits several
+    # times per trial); connections opened before the listener are dropped.
+    event.listen(storage.engine, "connect", sqlite_pragmas)
+    storage.engine.dispose()
+    return storage
 
 
 @contextlib.contextmanager
@@ -179,15 +136,19 @@ class StudyRunner:
     def __init__(
         self,
         config: StudyConfig,
-        store: BaseResultStore,
+        store: ResultStore,
         storage_url: str,
         *,
         verbose: bool = False,
+        trainable: Callable[[dict[str, Any]], None] = run_tune_trial,
     ):
+        """``trainable`` is the function Tune runs for each trial (the paretune trial;
+        benchmarks of the driver give a trivial one that reports the same way)."""
         self.config = config
+        self.trainable = trainable
         self.store = store
         self.verbose = verbose
-        self.versions = package_versions()
+        self.versions = collect_versions()
         self.study_dir = Path(str(config.study_dir)).resolve()
         self.storage_url = storage_url
         self._optuna_storage: optuna.storages.BaseStorage | None = None
@@ -242,7 +203,7 @@ class StudyRunner:
         return self._optuna_storage
 
     # -- running -----------------------------------------------------------------------
-    def run(self, progress: Progress, driver: Driver | None = None) -> list[str]:
+    def run(self, progress: ProgressDisplay, driver: Driver | None = None) -> list[str]:
         """Runs whatever the study still lacks, every method and seed in one Tune run.
 
         The dense references are suggested first and train beside the searched trials,
@@ -285,7 +246,7 @@ class StudyRunner:
         self.store.set_study_status(self.config.name, "INCOMPLETE" if problems else "COMPLETE")
         return problems
 
-    def _run_stages(self, plans: list[MethodPlan], progress: Progress) -> list[int]:
+    def _run_stages(self, plans: list[MethodPlan], progress: ProgressDisplay) -> list[int]:
         """The Tune runs of the study; returns the seeds whose reference failed."""
         from study._board import create_board
 
@@ -452,7 +413,7 @@ class StudyRunner:
         runs: dict[tuple[str, int], int],
         bars: dict[tuple[str, int], tuple[str, int, int]],
         board: Any,
-        progress: Progress,
+        progress: ProgressDisplay,
         ready: set[int],
     ) -> set[int]:
         """One Tune run of ``routes``; returns the seeds whose reference is ready after it."""
@@ -461,6 +422,7 @@ class StudyRunner:
         from study._progress import ProgressView
         from study._recorder import StoreRecorder
         from study._router import RoutedScheduler, StudyRouter
+        from study._tune_config import planned_iterations
 
         resources = self.config.resources
         objectives = self.config.objectives
@@ -476,14 +438,14 @@ class StudyRunner:
             self.store,
             runs,
             router=router,
-            share=self._share,
             versions=self.versions,
             board=board,
             scheduler=scheduler,
         )
-        view = ProgressView(progress, bars)
+        iterations = {(r.method, r.seed): planned_iterations(r.fields) for r in routes}
+        view = ProgressView(progress, bars, iterations, trial_ids=recorder.writer.trial_ids)
         trainable = tune.with_resources(
-            run_tune_trial,
+            self.trainable,
             TrialResources(
                 resources.cpus_per_trial, resources.gpus_per_trial, self._reference_slots
             ),
@@ -508,5 +470,9 @@ class StudyRunner:
                 verbose=1 if self.verbose else 0,
             ),
         )
-        tuner.fit()
+        try:
+            tuner.fit()
+            recorder.flush()  # every result stored before the runs are closed
+        finally:
+            recorder.close()
         return router.ready_seeds

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from analysis._pareto import crowding_distance, non_dominated_sort
+from study._pareto import crowding_distance, non_dominated_sort
 from trials.registry import Registry
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEDULERS",
     "MultiObjectiveASHA",
+    "ahead_of",
     "build_scheduler",
     "crowding_distance",
     "nondominated_rank",
@@ -92,6 +93,19 @@ def rung_order(values: np.ndarray | Sequence[Sequence[float]], modes: Sequence[s
         (ranks[None, :] == ranks[:, None]) & (crowding[None, :] > crowding[:, None])
     )
     return ahead.sum(axis=1)
+
+
+def ahead_of(
+    values: np.ndarray | Sequence[Sequence[float]], modes: Sequence[str], index: int
+) -> int:
+    """``rung_order(values, modes)[index]`` without ordering every point: one front sort
+    and the crowding distance of the point's own front (what a rung needs per report)."""
+    array = np.asarray(values, dtype=float)
+    ranks = nondominated_rank(array, modes)
+    front = np.flatnonzero(ranks == ranks[index])
+    crowding = crowding_distance(array[front])
+    mine = crowding[np.searchsorted(front, index)]
+    return int((ranks < ranks[index]).sum() + (crowding > mine).sum())
 
 
 def objective_value(result: Mapping[str, Any], name: str) -> float | None:
@@ -193,9 +207,9 @@ class MultiObjectiveASHA(FIFOScheduler):
     def _keeps(self, rung: int, trial_id: str) -> bool:
         recorded = self._recorded[rung]
         ids = list(recorded)
-        ahead = rung_order(np.stack([recorded[i] for i in ids]), [m for _, m in self.objectives])
-        keep = max(1, math.ceil(len(ids) / self.eta))
-        return bool(ahead[ids.index(trial_id)] < keep)
+        values = np.stack([recorded[i] for i in ids])
+        ahead = ahead_of(values, [m for _, m in self.objectives], ids.index(trial_id))
+        return ahead < max(1, math.ceil(len(ids) / self.eta))
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         iteration = result.get(self.time_attr)

@@ -83,6 +83,10 @@ def _finite_values(names: Sequence[str], result: Mapping[str, Any]) -> tuple[lis
     return values, ""
 
 
+def _key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
 class StudySearch(OptunaSearch):
     """``OptunaSearch`` that tells Optuna every outcome and records the ``tell``s that fail.
 
@@ -103,6 +107,8 @@ class StudySearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self.problems: dict[str, str] = {}
         self.levels = levels
+        #: Parameters of the study's COMPLETE trials -> the first such trial's number.
+        self._complete: dict[tuple[tuple[str, Any], ...], int] | None = None
 
     @property
     def _study(self) -> optuna.Study:
@@ -146,10 +152,12 @@ class StudySearch(OptunaSearch):
         searched = set(params) - ({LEVEL_PARAM} if self.levels is not None else set())
         if not searched:
             return None  # nothing searched (but the level): repeated trials are the point
-        for trial in self._study.get_trials(deepcopy=False, states=(_STATE.COMPLETE,)):
-            if trial.params == params:
-                return trial.number
-        return None
+        if self._complete is None:  # read once; every COMPLETE tell adds to it
+            trials = self._study.get_trials(deepcopy=False, states=(_STATE.COMPLETE,))
+            self._complete = {}
+            for trial in reversed(trials):  # the first trial of equal ones wins
+                self._complete[_key(trial.params)] = trial.number
+        return self._complete.get(_key(params))
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -171,8 +179,11 @@ class StudySearch(OptunaSearch):
         self._tell(trial_id, None, _STATE.PRUNED)
 
     def _tell(self, trial_id: str, values: list[float] | None, state: Any) -> None:
+        ot_trial = self._ot_trials[trial_id]
         try:
-            self._study.tell(self._ot_trials[trial_id], values, state=state)
+            self._study.tell(ot_trial, values, state=state)
+            if state == _STATE.COMPLETE and self._complete is not None:
+                self._complete.setdefault(_key(ot_trial.params), ot_trial.number)
         except Exception as error:  # a storage failure or a rejected value: keep it
             reason = f"Optuna did not take the result ({type(error).__name__}: {error})"
             previous = self.problems.get(trial_id)

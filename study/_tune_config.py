@@ -17,6 +17,8 @@ FIXED_KEY = "paretune"
 ROUTE_KEY = "paretune_route"
 FINAL_KEY = "paretune_final"
 ERROR_KEY = "paretune_error"
+#: In-trial progress (``iteration``, ``iterations``, ``loss``), reported every few seconds.
+PROGRESS_KEY = "paretune_progress"
 _RESERVED = (FIXED_KEY, ROUTE_KEY)
 
 
@@ -96,3 +98,12 @@ def trial_fields(config: Mapping[str, Any]) -> dict[str, Any]:
             method_params[name] = value
     fields["method_params"] = method_params
     return fields
+
+
+def planned_iterations(fields: Mapping[str, Any]) -> int | None:
+    """The training iterations of a trial with these ``TrialConfig`` fields; None when a
+    FLOPs or seconds budget sets them inside the trial."""
+    if fields.get("max_flops") or fields.get("max_seconds"):
+        return None
+    value = fields.get("iterations")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -88,34 +88,41 @@ def trial(
     run_trial_command(fields, json_out)
 
 
+def _count(value: int) -> str:
+    """A parameter count to three significant digits: ``21.3M``, ``443k``, ``912``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:#.3g}".rstrip(".") + suffix
+    return str(value)
+
+
 @app.command()
 def models() -> None:
     """List every backbone and head with parameter counts."""
+    from rich import box
     from rich.table import Table
 
     from trials.models import describe_models
 
-    table = Table(title="models (3 NYU-like tasks: 13-class segmentation, depth, normals)")
-    for column in (
-        "backbone",
-        "head",
-        "stride",
-        "backbone params",
-        "heads params",
-        "total params",
-        "prunable",
-    ):
-        table.add_column(column, justify="left" if column in ("backbone", "head") else "right")
+    table = Table(
+        title="models with 3 NYU-like tasks (13-class segmentation, depth, normals)",
+        caption="parameters: k = thousand, M = million; prunable: conv and linear weights",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("backbone", no_wrap=True)
+    table.add_column("head", no_wrap=True)
+    for column in ("stride", "backbone\nparams", "heads\nparams", "total\nparams", "prunable"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in describe_models():
         heads = sum(row["head_parameters"].values())
         table.add_row(
             row["backbone"],
             row["head"],
             str(row["output_stride"]),
-            f"{row['backbone_parameters']:,}",
-            f"{heads:,}",
-            f"{row['total_parameters']:,}",
-            f"{row['prunable_parameters']:,}",
+            _count(row["backbone_parameters"]),
+            _count(heads),
+            _count(row["total_parameters"]),
+            _count(row["prunable_parameters"]),
         )
     console.print(table)
 
@@ -143,6 +150,26 @@ def run(
     from study._commands import run_command
 
     run_command(config, address, verbose)
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="Study YAML file.")],
+    address: AddressOption = None,
+    samples: Annotated[
+        int, typer.Option(help="Samples read per split to check files and shapes.")
+    ] = 8,
+    iterations: Annotated[
+        int, typer.Option(help="Iterations timed per method for the estimate.")
+    ] = 3,
+    estimate: Annotated[
+        bool, typer.Option("--estimate/--no-estimate", help="Time a few iterations per method.")
+    ] = True,
+) -> None:
+    """Pre-flight a study (writes nothing): config, data, Ray, database, name, cost."""
+    from study._check import check_command
+
+    check_command(config, address, samples, iterations, estimate)
 
 
 @app.command()
@@ -189,7 +216,10 @@ def list_studies(db: DbOption = None) -> None:
 def export(
     study: Annotated[str, typer.Argument(help="Study name.")],
     fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet.")] = "csv",
-    out: Annotated[Path | None, typer.Option(help="Output file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output file (default: STUDY_DIR/exports/STUDY-trials.FORMAT)."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Export every trial with an on_front flag (the Pareto set is a first-class result)."""

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trials._config import Evaluation, TrialConfig, TrialResult
-    from trials._trainer import TrialDiverged, run_trial
+    from trials._run import run_trial
+    from trials._trainer import TrialDiverged
 
 __all__ = ["Evaluation", "TrialConfig", "TrialDiverged", "TrialResult", "run_trial"]
 
@@ -19,7 +20,7 @@ _LAZY = {
     "TrialConfig": "trials._config",
     "TrialResult": "trials._config",
     "TrialDiverged": "trials._trainer",
-    "run_trial": "trials._trainer",
+    "run_trial": "trials._run",
 }
 
 

@@ -16,6 +16,24 @@ TRAINER_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+class LoaderOptions(BaseModel):
+    """How a trial's data are loaded (``trials.data.BatchStream``).
+
+    With ``num_workers`` 0 (the default) batches are built in the trial's process; with
+    more, ``DataLoader`` workers build them ahead (``prefetch_factor`` batches each), kept
+    alive for the whole trial if ``persistent_workers``, in pinned memory on CUDA if
+    ``pin_memory``. The batches are the same either way (their randomness is drawn in the
+    trial's process), so the worker count changes speed, not results.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_workers: int = Field(default=0, ge=0)
+    pin_memory: bool = True
+    persistent_workers: bool = True
+    prefetch_factor: int = Field(default=2, gt=0)
+
+
 class TrialConfig(BaseModel):
     """Everything one trial needs; JSON-serialisable so a study can store and replay it."""
 
@@ -60,8 +78,25 @@ class TrialConfig(BaseModel):
     seed: int = 0
     threads: int | None = Field(None, gt=0)
     device: str = "auto"
+    #: Mixed precision on CUDA: bfloat16 autocast where the GPU supports it, float16 with
+    #: a gradient scaler otherwise (``amp_dtype`` forces one); a no-op on the CPU.
     amp: bool = False
+    amp_dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    #: Model and images in ``channels_last`` memory layout (faster convolutions on GPUs
+    #: with tensor cores).
+    channels_last: bool = False
+    #: ``torch.compile`` the model for the training steps of a weight-pruning trial, with
+    #: ``compile_mode`` (inductor's modes) and ``compile_backend`` (a ``torch._dynamo``
+    #: backend: ``inductor``, ``cudagraphs``, ``aot_eager``, ``eager``).
+    compile: bool = False
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
+    compile_backend: str = "inductor"
+    #: Adam's betas (None: torch's (0.9, 0.999)); the AdapMTL and DiSparse trainers use
+    #: (0.5, 0.999). A pruner whose optimizer groups set their own betas keeps them.
+    adam_betas: tuple[float, float] | None = None
+    #: Cap on this process's share of GPU memory (set from a fractional ``gpus_per_trial``).
     gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
+    loader: LoaderOptions = Field(default_factory=LoaderOptions)
     reference: dict[str, dict[str, float]] | None = None
     #: A stored task grouping ``{"assignment": {task: branch}, "shared_stages": s}``: the
     #: weight pruner then runs on a fresh grouped model (group-then-prune).
@@ -71,6 +106,13 @@ class TrialConfig(BaseModel):
     @classmethod
     def _known_calibration(cls, calibration: str) -> str:
         return check_calibration(calibration)
+
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float] | None) -> tuple[float, float] | None:
+        if betas is not None and not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError(f"Adam betas must lie in [0, 1) but got {list(betas)}")
+        return betas
 
     @model_validator(mode="after")
     def _calibrated_trainer(self) -> TrialConfig:

@@ -32,3 +32,8 @@ def limit_gpu_memory(fraction: float, device: torch.device) -> None:
     """Caps this process's share of GPU memory (fractional GPUs are bookkeeping only)."""
     if device.type == "cuda" and 0 < fraction < 1:
         torch.cuda.set_per_process_memory_fraction(fraction, device)
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

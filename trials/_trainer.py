@@ -1,4 +1,12 @@
-"""The iteration-based multi-task trainer behind :func:`run_trial`."""
+"""The iteration-based multi-task trainer behind :func:`trials.run_trial`.
+
+Public here: :func:`build_setup`, :class:`TrialSetup`, :class:`Trainer` (with what a
+subclass running its own training loop builds on: ``draw_batch``, ``autocast``,
+``example_image``, ``count_forward_flops``, ``fix_budget``, ``record_evaluation``,
+``trial_result`` and ``started``), :func:`evaluate` and :class:`TrialDiverged`. Grouped
+architectures come from :mod:`trials.models`; the architecture searches build on this
+module, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trials._config import Evaluation, TrialConfig, TrialResult
+from trials._config import Evaluation, LoaderOptions, TrialConfig, TrialResult
 from trials._device import limit_gpu_memory, seed_everything, select_device
 from trials._flops import (
     forward_flops_per_image,
@@ -22,9 +30,23 @@ from trials._flops import (
     training_flops,
 )
 from trials._init import load_initial_weights, save_weights
-from trials.data import MultiTaskDataset, build_dataset
+from trials.data import (
+    BatchStream,
+    MultiTaskDataset,
+    build_dataset,
+    draw_keys,
+    held_out_batches,
+    load_batch,
+    move_batch,
+)
 from trials.metrics import delta_scores
-from trials.models import MultiTaskModel, build_model, count_parameters
+from trials.models import (
+    MultiTaskModel,
+    build_grouped_model,
+    build_model,
+    count_parameters,
+    parse_grouping,
+)
 from trials.pruning import PruningContext, WeightPruner, build_pruner, measure_sparsity
 from trials.tasks import Task, build_task
 from trials.weighting import TaskWeighting, build_weighting
@@ -70,10 +92,18 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         for name in train.tasks
     }
     channels = {name: task.out_channels for name, task in tasks.items()}
+    model: MultiTaskModel
     if config.grouping is not None:  # group-then-prune: a stored task grouping
-        from trials.grouping import build_grouped_from_config
-
-        model = build_grouped_from_config(config, channels).to(device)
+        spec = parse_grouping(config.grouping)
+        model = build_grouped_model(
+            config.model,
+            config.head,
+            channels,
+            spec.assignment,
+            spec.shared_stages,
+            config.model_options,
+            config.head_options,
+        ).to(device)
     else:
         model = build_model(
             config.model,
@@ -84,18 +114,28 @@ def build_setup(config: TrialConfig) -> TrialSetup:
         )
         load_initial_weights(model, config.init, {"model": config.model, "head": config.head})
         model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     pruner = build_pruner(config.method, config.calibration, **config.method_params)
     weighting_name = config.weighting or pruner.default_weighting
     weighting_params: dict[str, Any] = {}
-    if weighting_name == pruner.default_weighting and hasattr(pruner, "weighting_params"):
+    if weighting_name == pruner.default_weighting:
         weighting_params.update(pruner.weighting_params())
     weighting_params.update(config.weighting_params)
     weighting = build_weighting(weighting_name, config.calibration, **weighting_params)
     return TrialSetup(config, device, generator, train, held_out, tasks, model, pruner, weighting)
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+def amp_dtype(config: TrialConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a trial: None without ``amp`` or off CUDA; else bfloat16 where
+    the GPU supports it (or if asked), float16 otherwise (or if asked)."""
+    if not config.amp or device.type != "cuda":
+        return None
+    if config.amp_dtype == "float16":
+        return torch.float16
+    if config.amp_dtype == "bfloat16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
 
 
 def _task_losses(
@@ -112,19 +152,20 @@ def evaluate(
     device: torch.device,
     batch_size: int = 64,
     max_batches: int | None = None,
+    loader: LoaderOptions | None = None,
+    channels_last: bool = False,
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Exact metrics and mean losses of ``model`` over ``dataset`` (or its first batches)."""
+    """Exact metrics and mean losses of ``model`` over ``dataset`` (or its first batches);
+    batches are loaded by ``loader``'s workers if it has any."""
     was_training = model.training
     model.eval()
     accumulators = {name: task.new_metrics() for name, task in tasks.items()}
     loss_sums = dict.fromkeys(tasks, 0.0)
     batches = 0
     with torch.no_grad():
-        for start in range(0, len(dataset), batch_size):
-            if max_batches is not None and batches >= max_batches:
-                break
-            indices = torch.arange(start, min(start + batch_size, len(dataset)))
-            batch = _to_device(dataset.get_batch(indices), device)
+        for batch in held_out_batches(
+            dataset, batch_size, max_batches, loader, device, channels_last
+        ):
             outputs = model(batch["image"])
             for name, task in tasks.items():
                 prediction = outputs[name].float()
@@ -144,7 +185,7 @@ def _build_optimizer(setup: TrialSetup) -> torch.optim.Optimizer:
     if extra:
         groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr)
+        return torch.optim.Adam(groups, lr=config.lr, betas=config.adam_betas or (0.9, 0.999))
     return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
 
 
@@ -166,21 +207,38 @@ class Trainer:
         self.on_evaluation = on_evaluation
         self.on_step = on_step
         self.evaluations: list[Evaluation] = []
-        self._start = 0.0
+        #: ``time.perf_counter()`` when the trial began (set by :meth:`train`).
+        self.started = 0.0
         self._pending: dict[str, torch.Tensor] | None = None
+        self._batches: BatchStream | None = None
         self.forward_flops = 0.0  # per image, counted when training starts
 
-    def _draw_batch(self) -> dict[str, torch.Tensor]:
-        setup = self.setup
-        indices = torch.randint(
-            len(setup.train), (setup.config.batch_size,), generator=setup.generator
-        )
-        return _to_device(setup.train.get_batch(indices), setup.device)
+    def draw_batch(self) -> dict[str, torch.Tensor]:
+        """A fresh training batch on the trial's device, from the trial's seeded stream
+        (loaded by ``config.loader``'s workers if it has any; the same batches either way)."""
+        if self._batches is None:
+            setup = self.setup
+            config = setup.config
+            self._batches = BatchStream(
+                setup.train,
+                config.batch_size,
+                setup.generator,
+                config.loader,
+                setup.device,
+                config.channels_last,
+            )
+        return self._batches.next()
+
+    def close_batches(self) -> None:
+        """Stops the training stream's loader workers (a later draw starts new ones)."""
+        batches, self._batches = self._batches, None
+        if batches is not None:
+            batches.close()
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
         """The batch the next iteration trains on (a pruner may look at it first)."""
         if self._pending is None:
-            self._pending = self._draw_batch()
+            self._pending = self.draw_batch()
         return self._pending
 
     def _take_batch(self) -> dict[str, torch.Tensor]:
@@ -193,24 +251,35 @@ class Trainer:
         return PruningContext(
             total_iterations=setup.config.iterations,
             tasks=tuple(setup.tasks),
-            draw_batch=self._draw_batch,
+            draw_batch=self.draw_batch,
             next_batch=self._next_batch,
             task_losses=lambda model, batch: _task_losses(setup.tasks, model, batch),
             seed=setup.config.seed,
         )
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.setup.config.amp and self.setup.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Autocast on CUDA when the trial asks for ``amp`` (bfloat16 where supported, else
+        float16, see :func:`amp_dtype`); otherwise a no-op."""
+        dtype = amp_dtype(self.setup.config, self.setup.device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=dtype)
 
-    def _evaluate(
+    def record_evaluation(
         self, iteration: int, model: nn.Module, thresholds: dict[str, float]
     ) -> Evaluation:
+        """Evaluates ``model`` on the held-out split after ``iteration`` steps, keeps the
+        :class:`Evaluation` in :attr:`evaluations` and passes it to ``on_evaluation``."""
         setup = self.setup
         config = setup.config
         metrics, losses = evaluate(
-            model, setup.tasks, setup.held_out, setup.device, max_batches=config.eval_batches
+            model,
+            setup.tasks,
+            setup.held_out,
+            setup.device,
+            max_batches=config.eval_batches,
+            loader=config.loader,
+            channels_last=config.channels_last,
         )
         report = measure_sparsity(setup.model.components())
         score, per_task, mean_score = (
@@ -228,7 +297,7 @@ class Trainer:
             delta_t=score,
             delta_t_per_task=per_task,
             delta_m=mean_score,
-            elapsed_s=time.perf_counter() - self._start,
+            elapsed_s=time.perf_counter() - self.started,
             images_seen=images,
             flops=training_flops(self.forward_flops, images),
             parameters=count_parameters(model),
@@ -244,9 +313,15 @@ class Trainer:
         ``started`` (a ``time.perf_counter`` value) is when the trial began, so that its
         wall time and evaluation times include building data and model.
         """
+        self.started = time.perf_counter() if started is None else started
+        try:
+            return self._train()
+        finally:
+            self.close_batches()
+
+    def _train(self) -> TrialResult:
         setup = self.setup
-        self._start = time.perf_counter() if started is None else started
-        self._fix_budget()
+        self.fix_budget()
         config = setup.config
         model = setup.model
         model.train()
@@ -255,11 +330,17 @@ class Trainer:
         optimizer = _build_optimizer(setup)
         step_size = max(1, round(config.lr_step_fraction * config.iterations))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
-        scaler = torch.amp.GradScaler("cuda", enabled=config.amp and setup.device.type == "cuda")
+        # bfloat16 has float32's range: only float16 needs its gradients scaled.
+        scaled = amp_dtype(config, setup.device) == torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=scaled)
+        forward: nn.Module = model
+        if config.compile:  # after attach: the pruner's reparameterisation is traced too
+            mode = config.compile_mode if config.compile_backend == "inductor" else None
+            forward = torch.compile(model, backend=config.compile_backend, mode=mode)  # type: ignore[assignment]
         for iteration in range(config.iterations):
             batch = self._take_batch()
-            with self._autocast():
-                losses = _task_losses(setup.tasks, model, batch)
+            with self.autocast():
+                losses = _task_losses(setup.tasks, forward, batch)
                 loss = setup.weighting.combine(losses, iteration)
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -275,25 +356,34 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(iteration + 1, value)
             done = iteration + 1
-            if config.max_seconds and time.perf_counter() - self._start >= config.max_seconds:
+            if config.max_seconds and time.perf_counter() - self.started >= config.max_seconds:
                 break  # out of time: finalize and evaluate what was trained
             if done % config.eval_every == 0 and done < config.iterations:
-                self._evaluate(done, model, setup.pruner.thresholds())
+                self.record_evaluation(done, model, setup.pruner.thresholds())
         thresholds = setup.pruner.thresholds()
         setup.model = setup.pruner.finalize()  # type: ignore[assignment]
-        final = self._evaluate(done, setup.model, thresholds)
-        result = self._result(final)
+        final = self.record_evaluation(done, setup.model, thresholds)
+        result = self.trial_result(final)
         if config.save_checkpoint:
             about = {"model": config.model, "head": config.head, "tasks": list(setup.tasks)}
             save_weights(setup.model, config.save_checkpoint, {**about, "method": config.method})
             result.checkpoint = config.save_checkpoint
         return result
 
-    def _forward_flops(self, example: torch.Tensor) -> float:
-        """Forward FLOPs per image of one training step (the model, pruned weights dense)."""
+    def example_image(self) -> torch.Tensor:
+        """The first training image (as training sees it: augmented, cropped) as a batch
+        of one, on the trial's device."""
+        setup = self.setup
+        seeds = [0] if setup.train.augments else None
+        batch = load_batch(setup.train, torch.arange(1), seeds)
+        return move_batch(batch, setup.device, setup.config.channels_last)["image"]
+
+    def count_forward_flops(self, example: torch.Tensor) -> float:
+        """Forward FLOPs per image of one training step (the model, pruned weights dense);
+        a trainer whose steps run another network overrides it."""
         return forward_flops_per_image(self.setup.model, example)
 
-    def _fix_budget(self) -> None:
+    def fix_budget(self) -> None:
         """Counts forward FLOPs and turns a FLOP or time budget into iterations.
 
         Runs before the pruner and the schedules see ``config.iterations``; a FLOP budget
@@ -301,8 +391,7 @@ class Trainer:
         """
         setup = self.setup
         config = setup.config
-        example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
-        self.forward_flops = self._forward_flops(example)
+        self.forward_flops = self.count_forward_flops(self.example_image())
         if config.max_flops is not None:
             iterations = iterations_for_flops(
                 config.max_flops, self.forward_flops, config.batch_size
@@ -322,8 +411,8 @@ class Trainer:
         warmup = torch.Generator().manual_seed(config.seed)
 
         def draw() -> dict[str, torch.Tensor]:
-            indices = torch.randint(len(setup.train), (config.batch_size,), generator=warmup)
-            return _to_device(setup.train.get_batch(indices), setup.device)
+            keys = draw_keys(len(setup.train), config.batch_size, warmup, setup.train.augments)
+            return move_batch(load_batch(setup.train, *keys), setup.device, config.channels_last)
 
         def loss_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             return sum(_task_losses(setup.tasks, model, batch).values())  # type: ignore[return-value]
@@ -332,12 +421,20 @@ class Trainer:
         batches = math.ceil(len(setup.held_out) / 64)
         batches = min(batches, config.eval_batches or batches)
         tick = time.perf_counter()
-        evaluate(setup.model, setup.tasks, setup.held_out, setup.device, max_batches=1)
+        evaluate(
+            setup.model,
+            setup.tasks,
+            setup.held_out,
+            setup.device,
+            max_batches=1,
+            channels_last=config.channels_last,
+        )
         evaluation_s = (time.perf_counter() - tick) * batches
-        left = max_seconds - (time.perf_counter() - self._start)
+        left = max_seconds - (time.perf_counter() - self.started)
         return iterations_for_seconds(left, step_s, evaluation_s, config.eval_every)
 
-    def _result(self, final: Evaluation) -> TrialResult:
+    def trial_result(self, final: Evaluation) -> TrialResult:
+        """The :class:`TrialResult` of the trial whose last evaluation is ``final``."""
         setup = self.setup
         config = setup.config
         return TrialResult(
@@ -351,37 +448,9 @@ class Trainer:
             delta_t=final.delta_t,
             delta_t_per_task=final.delta_t_per_task,
             delta_m=final.delta_m,
-            wall_time_s=time.perf_counter() - self._start,
+            wall_time_s=time.perf_counter() - self.started,
             flops=final.flops,
             parameters=final.parameters,
-            grouping=setup.model.grouping() if hasattr(setup.model, "grouping") else None,
+            grouping=setup.model.grouping(),
             evaluations=list(self.evaluations),
         )
-
-
-def run_trial(
-    config: TrialConfig | dict[str, Any],
-    on_evaluation: EvaluationCallback | None = None,
-    on_step: StepCallback | None = None,
-) -> TrialResult:
-    """Trains, prunes and evaluates one multi-task model; the one trial entry point.
-
-    Args:
-        config: a :class:`TrialConfig` or a dict validated into one.
-        on_evaluation: called with every periodic :class:`Evaluation`.
-        on_step: called with ``(iteration, loss)`` after every optimizer step.
-
-    Raises:
-        TrialDiverged: the loss became NaN or infinite.
-    """
-    started = time.perf_counter()
-    if not isinstance(config, TrialConfig):
-        config = TrialConfig.model_validate(config)
-    from trials.grouping import is_architecture_search, run_architecture_search
-
-    if is_architecture_search(config.method):  # e.g. dmtg: searches the model itself
-        return run_architecture_search(
-            config, on_evaluation=on_evaluation, on_step=on_step, started=started
-        )
-    trainer = Trainer(build_setup(config), on_evaluation=on_evaluation, on_step=on_step)
-    return trainer.train(started=started)

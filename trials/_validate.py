@@ -71,6 +71,8 @@ def validate_trial_config(
         weighting = WEIGHTINGS.get(config.weighting)
         _check_params("task weighting", config.weighting, weighting.Params, config.weighting_params)
     validate_method_grouping(config, searched)  # dmtg's K and stem; a stored grouping
+    if config.compile:
+        _check_compile_backend(config.compile_backend)
     if config.init != "scratch" and (
         config.grouping is not None or is_architecture_search(config.method)
     ):
@@ -80,6 +82,18 @@ def validate_trial_config(
             f"got init {config.init!r}"
         )
     return config
+
+
+def _check_compile_backend(backend: str) -> None:
+    """``compile_backend`` must name a ``torch._dynamo`` backend."""
+    from torch import _dynamo
+
+    backends = _dynamo.list_backends(exclude_tags=())
+    if backend not in backends:
+        from trials.registry import unknown_name_message
+
+        shown = [name for name in backends if "TESTING" not in name]
+        raise TrialConfigError(unknown_name_message("compile backend", backend, shown))
 
 
 def validate_data(config: TrialConfig) -> dict[str, tuple[str, ...]]:

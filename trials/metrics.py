@@ -194,41 +194,6 @@ def delta_m(
     return math.fsum(terms) / len(terms)
 
 
-def _accuracies(metrics: Mapping[str, Mapping[str, float]], owner: str) -> dict[str, float]:
-    missing = [task for task, values in metrics.items() if "accuracy" not in values]
-    if missing or not metrics:
-        raise ValueError(
-            f"{owner} needs an 'accuracy' metric for every task but got none for "
-            f"{missing or 'any task'}"
-        )
-    return {task: float(values["accuracy"]) for task, values in metrics.items()}
-
-
-def total_error(metrics: Mapping[str, Mapping[str, float]]) -> float:
-    """Sum over the tasks of the classification error ``100 - accuracy``, in percent.
-
-    The task-grouping papers' score on attribute data sets (TAG, Fifty et al. NeurIPS
-    2021; DMTG, Gao et al. ICML 2024): lower is better.
-
-    Raises:
-        ValueError: a task has no ``accuracy`` metric.
-    """
-    return math.fsum(100.0 - value for value in _accuracies(metrics, "total_error").values())
-
-
-def normalized_gain(
-    metrics: Mapping[str, Mapping[str, float]], reference: Mapping[str, Mapping[str, float]]
-) -> float:
-    """:func:`delta_t` over the tasks' accuracies only (percent; higher is better).
-
-    Raises:
-        ValueError: a task has no ``accuracy`` metric, or no task is in both mappings.
-    """
-    scores = {task: {"accuracy": v} for task, v in _accuracies(metrics, "normalized_gain").items()}
-    base = {task: {"accuracy": v} for task, v in _accuracies(reference, "normalized_gain").items()}
-    return delta_t(scores, base)[0]
-
-
 def adjusted_rand_index(labels: Sequence[object], truth: Sequence[object]) -> float:
     """Adjusted Rand index of two partitions given as one label per item (Hubert & Arabie,
     1985): 1 for identical partitions (up to renaming), about 0 for chance agreement.

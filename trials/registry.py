@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -35,6 +37,10 @@ def unknown_name_message(kind: str, name: str, choices: list[str]) -> str:
 class Registry(Generic[T]):
     """Maps names to objects (classes or factories) of one kind.
 
+    With ``plugins`` (a package name), the first lookup (``get``, ``names``, ``in``,
+    iteration, ``len``) imports every module of that package, in name order, so a module
+    there that registers an entry needs no import anywhere else.
+
     Example:
         >>> MODELS: Registry[type] = Registry("model")
         >>> @MODELS.register("tiny")
@@ -43,9 +49,25 @@ class Registry(Generic[T]):
         True
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plugins: str | None = None) -> None:
         self.kind = kind
+        self.plugins = plugins
         self._entries: dict[str, T] = {}
+        self._loaded = plugins is None
+
+    def _load(self) -> None:
+        """Imports every module of the ``plugins`` package once (they register themselves)."""
+        if self._loaded:
+            return
+        self._loaded = True  # a module may look names up while it is imported
+        assert self.plugins is not None
+        try:
+            package = importlib.import_module(self.plugins)
+            for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                importlib.import_module(f"{self.plugins}.{module.name}")
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name``; a second registration raises."""
@@ -58,8 +80,19 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> T:
+        """Removes and returns the entry for ``name`` (for throwaway test plugins).
+
+        Raises:
+            UnknownNameError: ``name`` is not registered.
+        """
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def get(self, name: str) -> T:
         """Returns the entry for ``name`` or raises :class:`UnknownNameError`."""
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
@@ -69,13 +102,16 @@ class Registry(Generic[T]):
 
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted registered names matching a shell-style ``pattern``."""
+        self._load()
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)

@@ -139,18 +139,24 @@ def _sqlite_engine(url: URL, common: dict[str, Any]) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take over transaction control from the sqlite3 module: BEGIN is emitted in
-    # ``_sqlite_on_begin`` (DEFERRED to read, IMMEDIATE to write).
-    dbapi_connection.isolation_level = None
+def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
+    """WAL journaling, a commit without fsync (WAL checkpoints sync) and the busy timeout:
+    a ``connect`` listener for any engine on a study's SQLite file (Optuna's too)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take over transaction control from the sqlite3 module: BEGIN is emitted in
+    # ``_sqlite_on_begin`` (DEFERRED to read, IMMEDIATE to write).
+    dbapi_connection.isolation_level = None
+    sqlite_pragmas(dbapi_connection)
+    dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
 def _sqlite_on_begin(connection: Any) -> None:

@@ -14,15 +14,20 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from study.store._records import EVALUATION_COLUMNS, TRIAL_COLUMNS
+from study.store._schema import ColumnInfo, Kind
 
 SCHEMA_VERSION = 4
 """Version of the tables below. A database of an older version is migrated when opened
@@ -122,74 +127,81 @@ class MethodRunRow(Base):
     study: Mapped[StudyRow] = relationship(back_populates="method_runs")
 
 
+def _sql_type(info: ColumnInfo) -> Any:
+    if info.kind is Kind.TEXT:
+        return Text() if info.length is None else String(info.length)
+    return _SQL_TYPES[info.kind]
+
+
+_SQL_TYPES: dict[Kind, Any] = {
+    Kind.JSON: JSON(),
+    Kind.FLOAT: Float(),
+    Kind.INT: Integer(),
+    Kind.COUNT: BigInteger(),
+    Kind.TIME: DateTime(timezone=True),
+    Kind.BOOL: Boolean(),
+    Kind.STATUS: String(16),
+}
+
+
+def schema_columns(columns: tuple[ColumnInfo, ...]) -> list[Column[Any]]:
+    """The SQL columns of a record's stored fields (see :mod:`study.store._schema`)."""
+    return [
+        Column(
+            info.name,
+            _sql_type(info),
+            nullable=info.nullable,
+            default=_empty if info.kind is Kind.JSON else info.default,
+        )
+        for info in columns
+    ]
+
+
 class TrialRow(Base):
-    """One trial: its configuration, where it ran, and its final results."""
+    """One trial: its configuration, where it ran, and its results (columns of
+    :class:`~study.store.TrialRecord`)."""
 
     __tablename__ = "paretune_trials"
-    __table_args__ = (
+    __table__ = Table(
+        __tablename__,
+        Base.metadata,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "method_run_id",
+            ForeignKey("paretune_method_runs.id", ondelete="CASCADE"),
+            index=True,
+            nullable=False,
+        ),
+        Column("number", Integer, nullable=False),
+        *schema_columns(TRIAL_COLUMNS),
         UniqueConstraint("method_run_id", "number"),
         UniqueConstraint("method_run_id", "tune_trial_id"),
     )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    method_run_id: Mapped[int] = mapped_column(
-        ForeignKey("paretune_method_runs.id", ondelete="CASCADE"), index=True
-    )
-    number: Mapped[int] = mapped_column(Integer)
-    optuna_trial_number: Mapped[int | None] = mapped_column(Integer)
-    tune_trial_id: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default=TrialStatus.RUNNING.value)
-    is_reference: Mapped[bool] = mapped_column(Boolean, default=False)
-    params: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    config: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    seed: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()
-    error: Mapped[str | None] = mapped_column(Text)
-    host: Mapped[str | None] = mapped_column(String(255))
-    node_id: Mapped[str | None] = mapped_column(String(128))
-    versions: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    metrics: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    sparsity: Mapped[float | None] = mapped_column(Float)
-    components: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    thresholds: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    task_weights: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    delta_t: Mapped[float | None] = mapped_column(Float)
-    delta_t_per_task: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    delta_m: Mapped[float | None] = mapped_column(Float)
-    iterations: Mapped[int] = mapped_column(Integer, default=0)
-    wall_time_s: Mapped[float | None] = mapped_column(Float)
-    device_s: Mapped[float | None] = mapped_column(Float)
-    flops: Mapped[float | None] = mapped_column(Float)
-    parameters: Mapped[int | None] = mapped_column(BigInteger)
-    rung: Mapped[int | None] = mapped_column(Integer)
-    grouping: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    #: Why the trial's outcome did not reach its Optuna study as a result (None: it did).
-    search_error: Mapped[str | None] = mapped_column(Text)
+    #: The identity columns, typed (the others are the schema's, untyped here).
+    id: Mapped[int]
+    method_run_id: Mapped[int]
+    number: Mapped[int]
 
 
 class EvaluationRow(Base):
-    """One periodic validation of a trial; ``(trial_id, iteration)`` is unique."""
+    """One periodic validation of a trial (columns of :class:`~study.store.EvaluationRecord`);
+    ``(trial_id, iteration)`` is unique."""
 
     __tablename__ = "paretune_evaluations"
-    __table_args__ = (UniqueConstraint("trial_id", "iteration"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("paretune_trials.id", ondelete="CASCADE"))
-    iteration: Mapped[int] = mapped_column(Integer)
-    metrics: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    losses: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    sparsity: Mapped[float | None] = mapped_column(Float)
-    components: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    thresholds: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    task_weights: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    delta_t: Mapped[float | None] = mapped_column(Float)
-    elapsed_s: Mapped[float | None] = mapped_column(Float)
-    images_seen: Mapped[int | None] = mapped_column(BigInteger)
-    delta_t_per_task: Mapped[dict[str, Any]] = mapped_column(default=_empty)
-    flops: Mapped[float | None] = mapped_column(Float)
-    parameters: Mapped[int | None] = mapped_column(BigInteger)
-    delta_m: Mapped[float | None] = mapped_column(Float)
+    __table__ = Table(
+        __tablename__,
+        Base.metadata,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "trial_id",
+            ForeignKey("paretune_trials.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        *schema_columns(EVALUATION_COLUMNS),
+        UniqueConstraint("trial_id", "iteration"),
+    )
+    id: Mapped[int]
+    trial_id: Mapped[int]
 
 
 class DriverLeaseRow(Base):

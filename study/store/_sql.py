@@ -15,7 +15,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from study.store._base import BaseResultStore
+from study.store._bulk import (
+    EVALUATIONS,
+    TRIALS,
+    count_statuses,
+    list_methods,
+    read_evaluations,
+    read_trials,
+    study_version,
+)
 from study.store._engine import create_store_engine, parse_url, sqlite_path
 from study.store._errors import StoreError
 from study.store._leases import DriverLeases
@@ -34,6 +42,8 @@ from study.store._models import (
     utcnow,
 )
 from study.store._records import (
+    EVALUATION_COLUMNS,
+    TRIAL_COLUMNS,
     ArtifactRecord,
     EvaluationRecord,
     MethodRunRecord,
@@ -41,73 +51,20 @@ from study.store._records import (
     TrialRecord,
     as_utc,
 )
+from study.store._schema import ColumnInfo, Kind
 from study.store._session import SessionRunner, one_line
 from study.store._url import redact_url, scrub
 from trials.registry import unknown_name_message
 
 T = TypeVar("T")
 
-_JSON = "json"
-_FLOAT = "float"
-_INT = "int"
-_TIME = "time"
-_TEXT = "text"
-_BOOL = "bool"
-_STATUS = "status"
-
 #: Trial columns :meth:`ResultStore.update_trial` may set, with their kinds.
-TRIAL_FIELDS: dict[str, str] = {
-    "status": _STATUS,
-    "optuna_trial_number": _INT,
-    "tune_trial_id": _TEXT,
-    "is_reference": _BOOL,
-    "params": _JSON,
-    "config": _JSON,
-    "seed": _INT,
-    "started_at": _TIME,
-    "finished_at": _TIME,
-    "error": _TEXT,
-    "host": _TEXT,
-    "node_id": _TEXT,
-    "versions": _JSON,
-    "metrics": _JSON,
-    "sparsity": _FLOAT,
-    "components": _JSON,
-    "thresholds": _JSON,
-    "task_weights": _JSON,
-    "delta_t": _FLOAT,
-    "delta_t_per_task": _JSON,
-    "delta_m": _FLOAT,
-    "iterations": _INT,
-    "wall_time_s": _FLOAT,
-    "device_s": _FLOAT,
-    "flops": _FLOAT,
-    "parameters": _INT,
-    "rung": _INT,
-    "grouping": _JSON,
-    "search_error": _TEXT,
-}
-
-#: Fields of one evaluation (those of ``trials.Evaluation``).
-EVALUATION_FIELDS: dict[str, str] = {
-    "iteration": _INT,
-    "metrics": _JSON,
-    "losses": _JSON,
-    "sparsity": _FLOAT,
-    "components": _JSON,
-    "thresholds": _JSON,
-    "task_weights": _JSON,
-    "delta_t": _FLOAT,
-    "elapsed_s": _FLOAT,
-    "images_seen": _INT,
-    "delta_t_per_task": _JSON,
-    "flops": _FLOAT,
-    "parameters": _INT,
-    "delta_m": _FLOAT,
-}
-
-_NOT_NULL_INT = frozenset({"seed", "iterations", "iteration"})
+TRIAL_FIELDS: dict[str, Kind] = {info.name: info.kind for info in TRIAL_COLUMNS}
+#: Fields of one evaluation (those of ``trials.Evaluation``), with their kinds.
+EVALUATION_FIELDS: dict[str, Kind] = {info.name: info.kind for info in EVALUATION_COLUMNS}
+_REQUIRED = frozenset(info.name for info in (*TRIAL_COLUMNS, *EVALUATION_COLUMNS) if info.required)
 _UNFINISHED = (TrialStatus.WAITING.value, TrialStatus.RUNNING.value)
+_EMPTY_EVALUATION = {info.name: info.empty() for info in EVALUATION_COLUMNS}
 
 
 def collect_versions() -> dict[str, str | None]:
@@ -121,8 +78,30 @@ def collect_versions() -> dict[str, str | None]:
     return versions
 
 
-class ResultStore(DriverLeases, BaseResultStore):
+class ResultStore(DriverLeases):
     """Results in a SQL database through SQLAlchemy (SQLite by default, PostgreSQL).
+
+    Contract:
+        * **Units of work.** Every method is one atomic transaction: it either fully
+          happens or raises :class:`~study.store.StoreError` having changed nothing.
+          Transient failures (a lost connection, a locked SQLite file) are retried with
+          backoff for a bounded time before raising.
+        * **Errors.** Every failure raises :class:`~study.store.StoreError` with a
+          one-line message naming the database by its URL with the password hidden. The
+          password never appears in a message, a log record or a stored value.
+        * **Identity.** Study names are unique in a store. A method run is identified by
+          ``(study, method, seed)``, a trial by its id (unique across the store) and by
+          ``(method run, number)``; a trial's ``tune_trial_id`` is unique per method run,
+          and an evaluation by ``(trial, iteration)``.
+        * **Idempotence.** Re-adding a trial with a known ``tune_trial_id``, an evaluation
+          of a known iteration or starting a known method run returns the existing row
+          (nothing is overwritten), so a re-reported result is stored once.
+        * **Time.** Timestamps are stored and returned as timezone-aware UTC.
+        * **Concurrency.** An instance may be used from several threads. Processes open
+          their own instance (never share one across ``fork``); several processes may
+          write to one store at the same time. The study driver is the intended writer.
+        * **Values.** JSON values are dicts/lists of plain scalars; NaN and infinities
+          are stored as null (NULL for float columns).
 
     Opening connects once, creates the tables of a new database (unless ``create`` is
     false) and checks the schema version.
@@ -184,10 +163,17 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work, write=write)
 
     def close(self) -> None:
+        """Releases connections; the store is not used afterwards."""
         self._engine.dispose()
 
     def __repr__(self) -> str:
         return f"ResultStore({self.url!r})"
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _prepare_schema(self, create: bool) -> None:
         def work(session: Session) -> None:
@@ -233,7 +219,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         raise AssertionError("unreachable")
 
     def _clean(
-        self, fields: Mapping[str, Any], kinds: Mapping[str, str], what: str
+        self, fields: Mapping[str, Any], kinds: Mapping[str, Kind], what: str
     ) -> dict[str, Any]:
         clean: dict[str, Any] = {}
         for name, value in fields.items():
@@ -243,8 +229,8 @@ class ResultStore(DriverLeases, BaseResultStore):
             clean[name] = self._convert(name, value, kind)
         return clean
 
-    def _convert(self, name: str, value: Any, kind: str) -> Any:
-        if kind == _JSON:
+    def _convert(self, name: str, value: Any, kind: Kind) -> Any:
+        if kind is Kind.JSON:
             if value is None:
                 return {}
             if hasattr(value, "model_dump"):
@@ -254,24 +240,24 @@ class ResultStore(DriverLeases, BaseResultStore):
             value = dict(value)
             return self._scrub_json(value) if name == "config" or self._password else value
         if value is None:
-            if name in _NOT_NULL_INT:
+            if name in _REQUIRED:
                 raise StoreError(f"{name} must be an integer (got None)")
             return None
-        if kind == _FLOAT:
+        if kind is Kind.FLOAT:
             number = _number(name, value)
             return number if math.isfinite(number) else None
-        if kind == _INT:
+        if kind in (Kind.INT, Kind.COUNT):
             number = _number(name, value)
             if not float(number).is_integer():
                 raise StoreError(f"{name} must be an integer (got {value!r})")
             return int(number)
-        if kind == _TIME:
+        if kind is Kind.TIME:
             if not isinstance(value, datetime):
                 raise StoreError(f"{name} must be a datetime (got {value!r})")
             return as_utc(value)
-        if kind == _BOOL:
+        if kind is Kind.BOOL:
             return bool(value)
-        if kind == _STATUS:
+        if kind is Kind.STATUS:
             try:
                 return TrialStatus(str(value)).value
             except ValueError:
@@ -309,11 +295,16 @@ class ResultStore(DriverLeases, BaseResultStore):
         versions: Mapping[str, str | None] | None = None,
         exist_ok: bool = False,
     ) -> int:
+        """Records a new study and returns its id.
+
+        Raises:
+            StoreError: the name exists and ``exist_ok`` is false.
+        """
         if not isinstance(name, str) or not name:
             raise StoreError(f"a study name must be a non-empty string (got {name!r})")
         pairs = _objectives(objectives)
         found = dict(collect_versions() if versions is None else versions)
-        stored_config = self._convert("config", config, _JSON)
+        stored_config = self._convert("config", config, Kind.JSON)
 
         def work(session: Session) -> int:
             existing = session.scalar(select(StudyRow.id).where(StudyRow.name == name))
@@ -339,6 +330,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def get_study(self, name: str) -> StudyRecord:
+        """The study called ``name``; an unknown name raises listing the known ones."""
+
         def work(session: Session) -> StudyRecord:
             row = session.get(StudyRow, self._study_id(session, name))
             assert row is not None
@@ -347,6 +340,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def list_studies(self) -> list[StudyRecord]:
+        """Every study, oldest first."""
+
         def work(session: Session) -> list[StudyRecord]:
             rows = session.scalars(select(StudyRow).order_by(StudyRow.id))
             return [_study_record(row) for row in rows]
@@ -354,6 +349,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def set_study_status(self, name: str, status: str) -> None:
+        """Sets a study's status (a :class:`~study.store.RunStatus` value)."""
         value = _run_status(status)
 
         def work(session: Session) -> None:
@@ -363,7 +359,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def set_study_config(self, name: str, config: Mapping[str, Any]) -> None:
-        stored = self._convert("config", config, _JSON)
+        """Replaces a study's stored config (``resume --config`` extending the budget)."""
+        stored = self._convert("config", config, Kind.JSON)
 
         def work(session: Session) -> None:
             study_id = self._study_id(session, name)
@@ -372,6 +369,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def delete_study(self, name: str) -> None:
+        """Removes a study with its method runs, trials, evaluations and artifact rows."""
+
         def work(session: Session) -> None:
             study_id = self._study_id(session, name)
             runs = select(MethodRunRow.id).where(MethodRunRow.study_id == study_id)
@@ -399,7 +398,10 @@ class ResultStore(DriverLeases, BaseResultStore):
         search_space: Mapping[str, Any] | None = None,
         optuna_study_name: str | None = None,
     ) -> int:
-        space = None if search_space is None else self._convert("search_space", search_space, _JSON)
+        """Marks the run of ``method`` with ``seed`` RUNNING, creating it if new; its id."""
+        space = (
+            None if search_space is None else self._convert("search_space", search_space, Kind.JSON)
+        )
 
         def work(session: Session) -> int:
             study_id = self._study_id(session, study)
@@ -431,6 +433,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def finish_method_run(self, method_run_id: int, status: str = "COMPLETE") -> None:
+        """Marks a method run finished with ``status``."""
         value = _run_status(status)
 
         def work(session: Session) -> None:
@@ -446,6 +449,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         self._runner.run(work, write=True)
 
     def method_runs_of(self, study: str) -> list[MethodRunRecord]:
+        """The method runs of a study, by method then seed."""
+
         def work(session: Session) -> list[MethodRunRecord]:
             study_id = self._study_id(session, study)
             rows = session.scalars(
@@ -478,34 +483,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         row: dict[str, Any] = {
             "method_run_id": run.id,
             "number": number,
+            **{info.name: info.empty() for info in TRIAL_COLUMNS},
             "seed": run.seed,
-            "status": TrialStatus.RUNNING.value,
-            "is_reference": False,
-            "params": {},
-            "config": {},
-            "optuna_trial_number": None,
-            "tune_trial_id": None,
-            "started_at": None,
-            "finished_at": None,
-            "error": None,
-            "host": None,
-            "node_id": None,
-            "versions": {},
-            "metrics": {},
-            "sparsity": None,
-            "components": {},
-            "thresholds": {},
-            "task_weights": {},
-            "delta_t": None,
-            "delta_t_per_task": {},
-            "delta_m": None,
-            "iterations": 0,
-            "wall_time_s": None,
-            "device_s": None,
-            "flops": None,
-            "parameters": None,
-            "rung": None,
-            "grouping": {},
         }
         row.update(fields)
         if row["started_at"] is None and row["status"] != TrialStatus.WAITING.value:
@@ -536,6 +515,12 @@ class ResultStore(DriverLeases, BaseResultStore):
         tune_trial_id: str | None = None,
         **fields: Any,
     ) -> int:
+        """Records a trial and returns its id (the next free ``number`` if not given).
+
+        ``fields`` are further trial columns (see :meth:`update_trial`). A trial whose
+        ``tune_trial_id`` is already stored in the method run is not added again: its
+        existing id is returned.
+        """
         values: dict[str, Any] = {
             "params": params,
             "config": config,
@@ -552,7 +537,7 @@ class ResultStore(DriverLeases, BaseResultStore):
                 existing = session.scalar(
                     select(TrialRow.id).where(
                         TrialRow.method_run_id == run.id,
-                        TrialRow.tune_trial_id == str(tune_trial_id),
+                        TRIALS.tune_trial_id == str(tune_trial_id),
                     )
                 )
                 if existing is not None:
@@ -579,6 +564,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def add_trials(self, method_run_id: int, trials: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Records many trials at once (each a mapping of :meth:`add_trial`'s arguments);
+        their ids in order."""
         if not trials:
             return []
 
@@ -600,6 +587,7 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def update_trial(self, trial_id: int, **fields: Any) -> None:
+        """Sets trial columns (an unknown column name raises listing the valid ones)."""
         if not fields:
             return
         values = self._clean(fields, TRIAL_FIELDS, "trial")
@@ -622,6 +610,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         )
 
     def get_trial(self, trial_id: int) -> TrialRecord:
+        """One trial by id."""
+
         def work(session: Session) -> TrialRecord:
             found = session.execute(self._trial_query().where(TrialRow.id == trial_id)).first()
             if found is None:
@@ -642,12 +632,12 @@ class ResultStore(DriverLeases, BaseResultStore):
         if method is not None:
             where.append(MethodRunRow.method == method)
         if seed is not None:
-            where.append(TrialRow.seed == seed)
+            where.append(TRIALS.seed == seed)
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            where.append(TrialRow.status.in_([TrialStatus(s).value for s in statuses]))
+            where.append(TRIALS.status.in_([TrialStatus(s).value for s in statuses]))
         if is_reference is not None:
-            where.append(TrialRow.is_reference.is_(is_reference))
+            where.append(TRIALS.is_reference.is_(is_reference))
         return where
 
     def trials_of(
@@ -658,6 +648,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         seed: int | None = None,
         status: str | Iterable[str] | None = None,
     ) -> list[TrialRecord]:
+        """The trials of a study, optionally filtered, in insertion order."""
+
         def work(session: Session) -> list[TrialRecord]:
             where = self._filters(self._study_id(session, study), method, seed, status, None)
             rows = session.execute(self._trial_query().where(*where).order_by(TrialRow.id))
@@ -674,6 +666,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         status: str | Iterable[str] | None = None,
         is_reference: bool | None = None,
     ) -> int:
+        """How many trials match."""
+
         def work(session: Session) -> int:
             where = self._filters(
                 self._study_id(session, study), method, seed, status, is_reference
@@ -688,6 +682,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def reference_trial(self, study: str, seed: int | None = None) -> TrialRecord | None:
+        """The latest COMPLETE dense reference trial (for ``seed`` if given), if any."""
+
         def work(session: Session) -> TrialRecord | None:
             where = self._filters(
                 self._study_id(session, study), None, seed, TrialStatus.COMPLETE.value, True
@@ -700,13 +696,16 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work)
 
     def mark_running_as_failed(self, study: str, reason: str) -> int:
+        """Marks the study's WAITING and RUNNING trials FAILED with ``reason`` as error
+        (their driver is gone); returns how many changed. Used when resuming."""
+
         def work(session: Session) -> int:
             runs = select(MethodRunRow.id).where(
                 MethodRunRow.study_id == self._study_id(session, study)
             )
             result = session.execute(
                 update(TrialRow)
-                .where(TrialRow.method_run_id.in_(runs), TrialRow.status.in_(_UNFINISHED))
+                .where(TrialRow.method_run_id.in_(runs), TRIALS.status.in_(_UNFINISHED))
                 .values(status=TrialStatus.FAILED.value, error=str(reason), finished_at=utcnow()),
                 execution_options={"synchronize_session": False},
             )
@@ -714,11 +713,54 @@ class ResultStore(DriverLeases, BaseResultStore):
 
         return self._runner.run(work, write=True)
 
+    # --- bulk reads (analysis) -------------------------------------------------------
+    def trial_columns(
+        self, studies: Sequence[str], columns: Sequence[str] | None = None
+    ) -> dict[str, list[Any]]:
+        """Every trial of ``studies`` column by column, in id order: ``study``,
+        ``method``, ``trial_id``, ``number``, then every stored column of
+        :class:`~study.store.TrialRecord` (JSON parsed), or only those named in
+        ``columns``."""
+        stored = TRIAL_COLUMNS
+        if columns is not None:
+            unknown = sorted(set(columns) - set(TRIAL_FIELDS))
+            if unknown:
+                raise StoreError(
+                    unknown_name_message("trial field", unknown[0], list(TRIAL_FIELDS))
+                )
+            stored = tuple(info for info in TRIAL_COLUMNS if info.name in columns)
+        return self._runner.run(lambda s: read_trials(s, self._study_ids(s, studies), stored))
+
+    def evaluation_columns(self, studies: Sequence[str]) -> dict[str, list[Any]]:
+        """Every evaluation of ``studies`` column by column, by trial and iteration:
+        ``study``, ``method``, ``trial_id``, ``seed``, then every stored column of
+        :class:`~study.store.EvaluationRecord`."""
+        return self._runner.run(lambda s: read_evaluations(s, self._study_ids(s, studies)))
+
+    def study_version(self, study: str) -> tuple[Any, ...]:
+        """A value that changes whenever the study's status, trials or evaluations change
+        (for readers that reload only then, such as the dashboard)."""
+        return self._runner.run(lambda s: study_version(s, self._study_id(s, study)))
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Study name -> trial status -> how many trials (studies with trials only)."""
+        return self._runner.run(count_statuses)
+
+    def methods_by_study(self) -> dict[str, list[str]]:
+        """Study name -> the sorted names of its method runs."""
+        return self._runner.run(list_methods)
+
+    def _study_ids(self, session: Session, names: Sequence[str]) -> list[int]:
+        return [self._study_id(session, name) for name in names]
+
     # --- evaluations and artifacts -------------------------------------------------------
     def add_evaluation(self, trial_id: int, evaluation: Mapping[str, Any]) -> bool:
+        """Records one evaluation (the fields of ``trials.Evaluation``); False if that
+        iteration was already stored (then nothing changes)."""
         return self.add_evaluations(trial_id, [evaluation]) == 1
 
     def add_evaluations(self, trial_id: int, evaluations: Iterable[Mapping[str, Any]]) -> int:
+        """Records several evaluations, skipping stored iterations; how many were new."""
         rows: dict[int, dict[str, Any]] = {}
         for evaluation in evaluations:
             if hasattr(evaluation, "model_dump"):
@@ -735,27 +777,11 @@ class ResultStore(DriverLeases, BaseResultStore):
                 raise StoreError(f"unknown trial {trial_id} in {self.url}")
             stored = set(
                 session.scalars(
-                    select(EvaluationRow.iteration).where(EvaluationRow.trial_id == trial_id)
+                    select(EVALUATIONS.iteration).where(EvaluationRow.trial_id == trial_id)
                 )
             )
             new = [
-                {
-                    "trial_id": trial_id,
-                    "metrics": {},
-                    "losses": {},
-                    "sparsity": None,
-                    "components": {},
-                    "thresholds": {},
-                    "task_weights": {},
-                    "delta_t": None,
-                    "elapsed_s": None,
-                    "images_seen": None,
-                    "delta_t_per_task": {},
-                    "flops": None,
-                    "parameters": None,
-                    "delta_m": None,
-                    **row,
-                }
+                {"trial_id": trial_id, **_EMPTY_EVALUATION, **row}
                 for iteration, row in rows.items()
                 if iteration not in stored
             ]
@@ -766,37 +792,23 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._write_idempotent(work)
 
     def evaluations_of(self, trial_id: int) -> list[EvaluationRecord]:
+        """A trial's evaluations by iteration."""
+
         def work(session: Session) -> list[EvaluationRecord]:
             rows = session.scalars(
                 select(EvaluationRow)
                 .where(EvaluationRow.trial_id == trial_id)
-                .order_by(EvaluationRow.iteration)
+                .order_by(EVALUATIONS.iteration)
             )
             return [
-                EvaluationRecord(
-                    id=r.id,
-                    trial_id=r.trial_id,
-                    iteration=r.iteration,
-                    metrics=r.metrics or {},
-                    losses=r.losses or {},
-                    sparsity=r.sparsity,
-                    components=r.components or {},
-                    thresholds=r.thresholds or {},
-                    task_weights=r.task_weights or {},
-                    delta_t=r.delta_t,
-                    elapsed_s=r.elapsed_s,
-                    images_seen=r.images_seen,
-                    delta_t_per_task=r.delta_t_per_task or {},
-                    flops=r.flops,
-                    parameters=r.parameters,
-                    delta_m=r.delta_m,
-                )
+                EvaluationRecord(id=r.id, trial_id=r.trial_id, **_stored(r, EVALUATION_COLUMNS))
                 for r in rows
             ]
 
         return self._runner.run(work)
 
     def add_artifact(self, trial_id: int, kind: str, path: str, size: int | None = None) -> int:
+        """Records a file a trial produced; its id."""
         if size is None and Path(path).is_file():
             size = Path(path).stat().st_size
 
@@ -813,6 +825,8 @@ class ResultStore(DriverLeases, BaseResultStore):
         return self._runner.run(work, write=True)
 
     def artifacts_of(self, trial_id: int) -> list[ArtifactRecord]:
+        """A trial's artifacts, oldest first."""
+
         def work(session: Session) -> list[ArtifactRecord]:
             rows = session.scalars(
                 select(ArtifactRow).where(ArtifactRow.trial_id == trial_id).order_by(ArtifactRow.id)
@@ -894,6 +908,23 @@ def _study_record(row: StudyRow) -> StudyRecord:
     )
 
 
+def _stored(row: Any, columns: tuple[ColumnInfo, ...]) -> dict[str, Any]:
+    """The stored columns of a row as record fields (JSON NULL as {}, times as UTC)."""
+    values = {}
+    for info in columns:
+        value = getattr(row, info.name)
+        if info.kind is Kind.JSON:
+            value = value or {}
+        elif info.kind is Kind.TIME:
+            value = as_utc(value)
+        elif info.kind is Kind.BOOL:
+            value = bool(value)
+        elif value is None and info.default is not None:
+            value = info.default
+        values[info.name] = value
+    return values
+
+
 def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
     return TrialRecord(
         id=row.id,
@@ -901,33 +932,5 @@ def _trial_record(row: TrialRow, method: str, study: str) -> TrialRecord:
         method=method,
         method_run_id=row.method_run_id,
         number=row.number,
-        seed=row.seed,
-        status=row.status,
-        is_reference=bool(row.is_reference),
-        params=row.params or {},
-        config=row.config or {},
-        optuna_trial_number=row.optuna_trial_number,
-        tune_trial_id=row.tune_trial_id,
-        started_at=as_utc(row.started_at),
-        finished_at=as_utc(row.finished_at),
-        error=row.error,
-        host=row.host,
-        node_id=row.node_id,
-        versions=row.versions or {},
-        metrics=row.metrics or {},
-        sparsity=row.sparsity,
-        components=row.components or {},
-        thresholds=row.thresholds or {},
-        task_weights=row.task_weights or {},
-        delta_t=row.delta_t,
-        delta_t_per_task=row.delta_t_per_task or {},
-        delta_m=row.delta_m,
-        iterations=row.iterations or 0,
-        wall_time_s=row.wall_time_s,
-        device_s=row.device_s,
-        flops=row.flops,
-        parameters=row.parameters,
-        rung=row.rung,
-        grouping=row.grouping or {},
-        search_error=row.search_error,
+        **_stored(row, TRIAL_COLUMNS),
     )

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,30 @@ from typing import Any
 import pytest
 from dash import dcc
 
+from analysis import FIGURES
 from analysis._dashboard import (
     NO_METHODS,
+    OVERLAY_FIGURE,
     StudyCatalog,
     StudySource,
+    TableQuery,
     clicked_trial_id,
     create_app,
+    figure_choices,
     overlay_view,
+    refresh_figure,
     refresh_overlay,
     show_trial,
     study_choices,
+    study_view,
 )
 from analysis._dashboard_panel import replay_command, trial_curves_figure, trial_panel
+from analysis._dashboard_tables import driver_lines, level_view, sort_of, trial_page
 from analysis._figures import is_message_figure
 from analysis._load import load_study
 from study.cli import main
 from study.store import ResultStore
+from tests.analysis.throwaway import THROWAWAY_TITLE
 
 OBJECTIVES = [("delta_t", "maximize"), ("sparsity", "maximize")]
 PASSWORD = "s3cret-pw"
@@ -178,12 +187,13 @@ def test_study_choices(source: StudySource, tmp_path: Path) -> None:
 def test_overlay_has_one_front_per_method(url: str) -> None:
     view = overlay_view(load_study(url, "demo", evaluations=False))
     assert view.message is None
-    assert view.methods == ("dense", "adapmtl", "magnitude")
+    assert view.methods == ("adapmtl", "magnitude")  # the dense reference is the line at 0
     assert view.selected == view.methods
     fronts = [t for t in view.figure.data if t.meta["kind"] == "front"]
-    assert [t.meta["method"] for t in fronts] == ["dense", "adapmtl", "magnitude"]
+    assert [t.meta["method"] for t in fronts] == ["adapmtl", "magnitude"]
+    assert "dense reference" in {s.name for s in view.figure.layout.shapes}
     faded = [t for t in view.figure.data if t.meta["kind"] == "all_trials"]
-    assert len(faded) == 3 and len(faded[1].x) == 3  # the failed adapmtl trial is left out
+    assert len(faded) == 2 and len(faded[0].x) == 3  # the failed adapmtl trial is left out
     assert view.figure.layout.uirevision == "demo"  # zoom kept across refreshes
     assert view.status.startswith("8 trials: 7 complete, 1 failed")
     ids = set(load_study(url, "demo").trials["trial_id"])
@@ -297,6 +307,52 @@ def test_app_layout_and_callbacks(url: str) -> None:
     assert "https://" not in body
     with pytest.raises(ValueError, match="refresh_s must be >= 0 seconds; got -1"):
         create_app(url, refresh_s=-1)
+
+
+def _component(app: Any, component_id: str) -> Any:
+    return next(c for c in app.layout._traverse() if getattr(c, "id", None) == component_id)
+
+
+def test_the_figure_list_offers_every_registered_figure(source: StudySource, url: str) -> None:
+    app = create_app(url, study="demo", refresh_s=0)
+    listed = _component(app, "figure")
+    registered = [spec.id for spec in FIGURES.ordered()]
+    assert [o["value"] for o in listed.options] == [i for i in registered if i != OVERLAY_FIGURE]
+    assert listed.value == listed.options[0]["value"]
+    assert "figure-view.children" in " ".join(app.callback_map)
+    for option in listed.options:
+        figures = refresh_figure(source, "demo", option["value"])
+        assert figures, option
+        assert all(not is_message_figure(f.figure) for f in figures), option
+        assert all(f.figure.layout.uirevision == f"demo:{f.div_id}" for f in figures)
+    parcoords = refresh_figure(source, "demo", "fig-parcoords")
+    assert [f.div_id for f in parcoords] == ["fig-parcoords-adapmtl", "fig-parcoords-magnitude"]
+
+
+def test_the_figure_list_says_why_nothing_is_drawn(source: StudySource) -> None:
+    def message(study: str | None, figure_id: str | None) -> str:
+        (figure,) = refresh_figure(source, study, figure_id)
+        assert is_message_figure(figure.figure)
+        return str(figure.figure.layout.meta["message"])
+
+    assert message(None, "fig-task-metrics") == "No study selected."
+    assert message("demo", None) == "No figure selected."
+    assert "unknown study 'nope'" in message("nope", "fig-task-metrics")
+    assert message("demo", "fig-nope").startswith("unknown report figure 'fig-nope'; choose one of")
+    assert "No completed trials" in message("broken", "fig-components")
+
+
+def test_a_registered_figure_joins_the_dashboard(
+    source: StudySource, url: str, throwaway_figure: str
+) -> None:
+    listed = _component(create_app(url, study="demo", refresh_s=0), "figure")
+    assert {"label": THROWAWAY_TITLE, "value": throwaway_figure} in listed.options
+    assert figure_choices()[-1]["value"] == throwaway_figure  # order 65: the last one
+    (figure,) = refresh_figure(source, "demo", throwaway_figure)
+    assert (figure.div_id, figure.title) == (throwaway_figure, THROWAWAY_TITLE)
+    bars = figure.figure.data[0]
+    assert list(bars.x) == ["dense", "adapmtl", "magnitude"]  # the failed adapmtl trial is out
+    assert list(bars.y) == [1, 3, 3]
 
 
 def test_dashboard_does_not_import_torch(repo_root: Path) -> None:
@@ -414,3 +470,95 @@ def test_a_study_whose_driver_died_says_so(url: str, source: StudySource) -> Non
     with ResultStore(url) as store:
         store.acquire_lease("demo", stale_after_s=30)  # this process drives it now
     assert "driver not running" not in refresh_overlay(source, "demo").status
+
+
+def test_a_study_is_read_again_only_when_it_changed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cache.db"
+    with ResultStore(url) as store:
+        store.create_study("live", {"name": "live"}, OBJECTIVES)
+        run = store.start_method_run("live", "magnitude", 0)
+        store.add_trial(run, params={}, **_result(0.5, -1.0))
+    source = StudySource(url)
+    first = source.frames("live", evaluations=False)
+    assert source.frames("live", evaluations=False) is first  # unchanged: not read again
+    with ResultStore(url) as store:
+        store.add_trial(run, params={}, **_result(0.9, -3.0))
+    again = source.frames("live", evaluations=False)
+    assert again is not first and len(again.trials) == 2
+    source.close()
+
+
+def test_the_trial_table_pages_sorts_and_filters_on_the_server(url: str) -> None:
+    trials = load_study(url, "demo", evaluations=False).trials
+    page = trial_page(trials, page_size=3)
+    assert (page.total, page.page_count) == (8, 3)
+    assert page.methods == ("dense", "adapmtl", "magnitude")
+    assert page.states == ("COMPLETE", "FAILED")
+    assert [r["trial"] for r in page.rows] == sorted(trials["trial_id"])[:3]
+    first = page.rows[1]  # an adapmtl trial: target_sparsity 0.8 is its level
+    assert first["id"] == str(first["trial"]) and first["method"] == "adapmtl"
+    assert (first["level"], first["sparsity"], first["delta_t"]) == (80, 80.0, 0.4)
+    assert first["params"] == "target_sparsity=0.8, temperature=1"
+    assert page.rows[0]["method"] == "dense (ref)"
+    state = [{"colId": "trial"}, {"colId": "delta_t", "sort": "asc", "sortIndex": 0}]
+    assert sort_of(state) == ({"column_id": "delta_t", "direction": "asc"},)
+    worst = trial_page(trials, sort_by=sort_of(state))
+    values = [r["delta_t"] for r in worst.rows]
+    assert values[0] is None and values[1] == -3.0  # a missing value is the smallest
+    best = trial_page(trials, sort_by=[{"column_id": "delta_t", "direction": "desc"}])
+    assert best.rows[0]["delta_t"] == 0.4 and best.rows[-1]["delta_t"] is None
+    failed = trial_page(trials, states=["FAILED"], methods=["adapmtl"])
+    assert failed.total == 1 and failed.rows[0]["state"] == "FAILED"
+    magnitude = trial_page(trials, methods=["magnitude"], page=99, page_size=2)
+    assert magnitude.page_count == 2 and len(magnitude.rows) == 1  # the last page
+    assert magnitude.page == 1 and trial_page(trials, page=-1).page == 0
+
+
+def test_levels_and_the_driver_in_the_view(url: str, source: StudySource, tmp_path: Path) -> None:
+    frames = load_study(url, "demo", evaluations=False)
+    levels = level_view(frames)  # no sparsity_levels: the headline level, 90%
+    assert levels.table.columns.tolist() == [">= 90%"]
+    assert levels.table.loc["adapmtl", ">= 90%"] == "-0.30% (n=1, no interval)"
+    assert "magnitude" in levels.table.index and "dense" not in levels.table.index
+    assert levels.title.startswith("Methods level by level: per method, the best Delta_T")
+    assert any("adapmtl vs magnitude at 90%" in s for s in levels.sentences)
+    finished = replace(frames, studies=[{**frames.studies[0], "status": "COMPLETE"}])
+    assert driver_lines(finished, None).lines == ("study complete: no driver running",)
+
+    from study._live import StudyProgress, write_progress
+
+    running = replace(
+        frames,
+        studies=[
+            {**frames.studies[0], "status": "RUNNING", "config": {"study_dir": str(tmp_path)}}
+        ],
+    )
+    assert driver_lines(running, "driver not running since x").lines == (
+        "driver not running since x",
+    )
+    assert driver_lines(running, None).lines == ("driver running",)
+    model = StudyProgress("demo")
+    model.add_run(("adapmtl", 0), "adapmtl (seed 0)", 4, done=3, iterations=300)
+    model.start(("adapmtl", 0), "t9", 9)
+    model.step(("adapmtl", 0), "t9", 140)
+    write_progress(tmp_path, model.snapshot())
+    state = driver_lines(running, None)
+    assert state.running and state.lines[0].startswith("driver running · in progress")
+    assert state.lines[1] == "adapmtl (seed 0): #9 140/300 it"
+
+    view = study_view(source, "demo", x_axis="compression", query=TableQuery(states=("FAILED",)))
+    assert view.overlay.figure.layout.xaxis.type == "log"
+    assert view.page is not None and view.page.total == 1
+    assert view.levels is not None and len(view.levels.table) == 2
+    assert study_view(source, "nope").page is None
+
+
+def test_the_page_has_the_tables_below_the_overlay(url: str) -> None:
+    app = create_app(url, study="demo", refresh_s=0)
+    ids = [getattr(c, "id", None) for c in app.layout._traverse()]
+    order = [ids.index(i) for i in ("overlay", "trial-panel", "levels", "trials-grid", "figure")]
+    assert order == sorted(order)
+    outputs = " ".join(app.callback_map)
+    for output in ("levels.children", "trials-grid.rowData", "table-pager.children"):
+        assert output in outputs
+    assert {"x-axis", "table-methods", "table-states", "table-prev", "table-next"} <= set(ids)

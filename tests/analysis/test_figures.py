@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,13 @@ def test_task_metrics_figure() -> None:
         task_metrics_figure(trials, metrics=["metric:x:y"])
     no_metrics = trials.drop(columns=[c for c in trials.columns if c.startswith("metric:")])
     assert is_message_figure(task_metrics_figure(no_metrics))
+    reference = {"method": "dense", "trial_id": 1, "seed": 0, "status": "COMPLETE"}
+    reference |= {"is_reference": True, "delta_t": 0.0, "sparsity": 0.0}
+    reference |= {f"metric:{task}:main": 50.0 for task in TASKS}
+    with_reference = task_metrics_figure(pd.concat([pd.DataFrame([reference]), trials]))
+    assert "dense" not in {t.meta["method"] for t in _kind(with_reference, "metric")}
+    lines = [s for s in with_reference.layout.shapes if s.y0 == s.y1 == 50.0]
+    assert len(lines) == len(TASKS)  # a dashed line in each subplot instead of a point at 0%
 
 
 def test_component_sparsity_figure() -> None:
@@ -209,3 +217,62 @@ def test_trajectories_without_evaluations() -> None:
         fig = trajectories_figure(evaluations)
         assert is_message_figure(fig)
         assert "No threshold or task-weight trajectories" in fig.layout.annotations[0].text
+
+
+def _with_reference_and_an_outlier() -> pd.DataFrame:
+    trials = make_trials()
+    trials["params"] = [
+        {**p, "target_sparsity": round(float(s), 2)}
+        for p, s in zip(trials["params"], trials["sparsity"], strict=True)
+    ]
+    reference = {"method": "dense", "trial_id": 1, "seed": 0, "status": "COMPLETE"}
+    reference |= {"is_reference": True, "delta_t": 0.0, "sparsity": 0.0, "params": {}}
+    outlier = {"method": "b", "trial_id": 999, "seed": 0, "status": "COMPLETE"}
+    outlier |= {"is_reference": False, "delta_t": -151.0, "sparsity": 0.995, "params": {}}
+    return pd.concat([pd.DataFrame([reference]), trials, pd.DataFrame([outlier])])
+
+
+def test_the_reference_is_a_line_and_far_off_points_sit_at_the_edge() -> None:
+    trials = _with_reference_and_an_outlier()
+    fig = pareto_front_figure(trials, levels=(0.7, 0.9))
+    assert "dense" not in {t.meta["method"] for t in fig.data}  # no point at 0% sparsity
+    assert min(min(t.x) for t in fig.data) > 25  # the x-axis fits the pruned trials
+    lines = {shape.name: shape for shape in fig.layout.shapes}
+    reference = lines["dense reference"]
+    assert (reference.y0, reference.y1, reference.xref) == (0.0, 0.0, "paper")
+    assert [lines[f"level {p}%"].x0 for p in (70, 90)] == [70.0, 90.0]
+    low, high = fig.layout.yaxis.range
+    deltas = trials.loc[~trials["is_reference"] & (trials["trial_id"] != 999), "delta_t"]
+    assert low <= deltas.min() and high >= max(deltas.max(), 0.0)  # every front point shows
+    assert low > -20  # the trial at -151 does not squeeze them
+    (front_b,) = [t for t in _kind(fig, "front") if t.meta["method"] == "b"]
+    at = list(front_b.customdata).index(999)
+    assert front_b.y[at] == low and front_b.marker.symbol[at] == "triangle-down"
+    assert "off the chart: Delta_T (%) -151.00" in front_b.hovertext[at]
+    notes = [a.text for a in fig.layout.annotations]
+    assert "▲▼ 1 trial(s) beyond the axis, drawn at its edge" in notes
+    assert "dense reference (Delta_T = 0)" in notes and "70%" in notes
+    # the hover names trial, method, seed and level
+    assert re.search(
+        r"<b>trial \d+</b> · a · seed \d · level \d+%", _kind(fig, "front")[0].hovertext[0]
+    )
+
+
+def test_compression_ratio_axis_and_the_report_toggle() -> None:
+    trials = _with_reference_and_an_outlier()
+    fig = pareto_front_figure(trials, levels=(0.9, 0.99), x_axis="compression", toggle=True)
+    assert fig.layout.xaxis.type == "log"
+    for trace in _kind(fig, "front"):
+        rows = trials.set_index("trial_id").loc[list(trace.customdata)]
+        assert np.allclose(trace.x, 1 / (1 - rows["sparsity"].to_numpy(dtype=float)))
+    guides = {s.name: s.x0 for s in fig.layout.shapes}
+    assert guides["level 90%"] == pytest.approx(10.0) and guides["level 99%"] == pytest.approx(100)
+    (menu,) = fig.layout.updatemenus
+    sparsity, compression = menu.buttons
+    assert menu.active == 1 and sparsity.label == "x: sparsity (%)"
+    data, layout, indices = sparsity.args
+    assert layout["xaxis"]["type"] == "linear" and len(indices) == len(fig.data)
+    assert max(max(x) for x in data["x"]) == pytest.approx(99.5)  # percent again
+    assert compression.args[1]["xaxis"]["type"] == "log"
+    with pytest.raises(ValueError, match="x_axis must be one of sparsity, compression"):
+        pareto_front_figure(trials, x_axis="ratio")

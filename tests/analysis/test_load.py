@@ -284,11 +284,11 @@ def test_grouping_column(tmp_path: Path):
     assert by_method["magnitude"] is None  # nothing recorded: None, not {}
 
 
-def test_grouping_column_absent_from_the_schema(tmp_path: Path, monkeypatch):
-    import analysis._load as load
-
-    url = _grouping_store(tmp_path)
-    monkeypatch.setattr(load, "_OPTIONAL_TRIAL_JSON", ("no_such_column",))
-    trials = load_study(url, "groups").trials
-    assert trials["grouping"].tolist() == [None, None]
-    assert trials["delta_t"].tolist() == [0.5, -1.0]
+def test_a_narrow_load_leaves_out_configs_and_the_wide_columns(url: str):
+    full = load_study(url, "demo").trials
+    narrow = load_study(url, "demo", evaluations=False, configs=False, wide=False).trials
+    assert "config" not in narrow and "params" in narrow
+    assert not any(c.startswith(("metric:", "sparsity:", "delta:")) for c in narrow.columns)
+    assert any(c.startswith("metric:") for c in full.columns)
+    shared = [c for c in narrow.columns if c not in ("params",)]
+    pd.testing.assert_frame_equal(narrow[shared], full[shared])

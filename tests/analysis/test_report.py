@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analysis import build_report
+from analysis import FIGURES, FigureContext, build_report
+from tests.analysis.throwaway import THROWAWAY_TITLE, throwaway_counts
 
 BUNDLE_MARKER = "* plotly.js v"  # the header comment of the embedded plotly.js bundle
 BASE_IDS = ("fig-overlay", "fig-task-metrics", "fig-components", "fig-hv-budget")
@@ -85,6 +86,37 @@ def _ids(text: str) -> set[str]:
     return set(re.findall(r'<div id="(fig-[^"]+)"', text))
 
 
+def _figure_ids(text: str) -> list[str]:
+    """Figure ids in page order from the "Figures" heading on (sections included)."""
+    return re.findall(r'<div id="(fig-[^"]+)"', text.split("<h2>Figures</h2>", 1)[1])
+
+
+def test_the_figures_are_the_registered_ones_in_their_order(tmp_path: Path) -> None:
+    trials = make_trials()
+    evaluations = make_evaluations(trials)
+    paths = build_report(trials, evaluations, "s", tmp_path, export_images=False, sparsity=0.8)
+    built = FIGURES.build(FigureContext.of(trials, evaluations, sparsity=0.8))
+    expected = [figure.div_id for figure in built]
+    assert _figure_ids(paths.html.read_text(encoding="utf-8")) == [*expected, "fig-seed-fronts"]
+    registered = [spec.id for spec in FIGURES.ordered()]
+    assert registered[: len(BASE_IDS)] == list(BASE_IDS)  # the built-in figures come first
+    assert {"fig-trajectories", "fig-parcoords"} <= set(registered)
+
+
+def test_a_registered_figure_joins_the_report(tmp_path: Path, throwaway_figure: str) -> None:
+    trials = make_trials()
+    paths = build_report(trials, make_evaluations(trials), "s", tmp_path, export_images=False)
+    text = paths.html.read_text(encoding="utf-8")
+    ids = _figure_ids(text)
+    # order 65: after the hyperparameter figures (60), before the sections' figures
+    assert ids.index(throwaway_figure) == ids.index("fig-parcoords-magnitude") + 1
+    assert ids[-1] == "fig-seed-fronts" and ids[0] == "fig-overlay"
+    assert f"<h3>{THROWAWAY_TITLE}</h3>" in text
+    counts = throwaway_counts(FigureContext.of(trials))
+    assert counts == {"dense": 1, "adapmtl": 8, "magnitude": 8}
+    assert '"x":["dense","adapmtl","magnitude"]' in text
+
+
 def test_full_report(tmp_path: Path) -> None:
     trials = make_trials()
     paths = build_report(
@@ -97,8 +129,8 @@ def test_full_report(tmp_path: Path) -> None:
     assert "<script src=" not in text and 'src="http' not in text  # works offline
     expected = {*BASE_IDS, "fig-trajectories", "fig-parcoords-adapmtl", "fig-parcoords-magnitude"}
     assert _ids(text) == {*expected, "fig-seed-fronts"}  # two seeds
-    assert "Summary per method" in text and "Pareto set" in text
-    assert "best Delta_T at &gt;= 90%" in text
+    assert "Summary per method: its trials by state" in text and "Pareto set" in text
+    assert "best Delta_T (%) at &gt;= 90%" in text
     assert "dense (reference)" in text
     assert "No completed trials" not in text
     names = sorted(p.name for p in paths.tables.values())
@@ -219,7 +251,9 @@ def test_seed_section_says_within_or_beyond_noise(tmp_path: Path) -> None:
         text,
     )
     assert re.search(r"magnitude vs snip: hypervolume difference [0-9.]+ exceeds seed noise", text)
-    assert "Hypervolume and best Delta_T across 3 seeds" in text
+    assert (
+        "Per method: hypervolume and best Delta_T (%) at or above 90% sparsity over its 3" in text
+    )
     table = (tmp_path / "tables" / "seeds.csv").read_text()
     assert "hypervolume std" in table and "hypervolume min" in table
 
@@ -263,5 +297,6 @@ def test_the_summary_shows_delta_m_beside_delta_t(tmp_path: Path) -> None:
     trials["delta_m"] = trials["delta_t"] / 2
     paths = build_report(trials, None, "dm", tmp_path / "out", export_images=False)
     text = paths.html.read_text(encoding="utf-8")
-    assert "best Delta_T at &gt;= 90%" in text and "best Delta_m at &gt;= 90%" in text
-    assert text.index("best Delta_T at &gt;= 90%") < text.index("best Delta_m at &gt;= 90%")
+    delta_t, delta_m = "best Delta_T (%) at &gt;= 90%", "best Delta_m (%) at &gt;= 90%"
+    assert delta_t in text and delta_m in text
+    assert text.index(delta_t) < text.index(delta_m)

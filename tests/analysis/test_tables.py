@@ -21,6 +21,7 @@ from analysis import (
     to_latex,
     to_markdown,
 )
+from analysis._tables import column_groups, metric_header
 
 
 @pytest.fixture
@@ -180,3 +181,32 @@ def test_to_html_escapes() -> None:
     assert "<script>" not in text
     assert "&lt;script&gt;x&lt;/script&gt;" in text and "m&amp;" in text
     assert '<td class="num">1.00</td>' in text
+
+
+def test_the_paper_table_groups_its_columns_with_units_in_html(trials: pd.DataFrame) -> None:
+    table = paper_table(trials.assign(**{"delta:depth": trials["delta_t"]}), sparsity=0.9)
+    groups = column_groups(table)
+    assert groups["segment_semantic miou"] == ("segment_semantic", "mIoU (%) ↑")
+    assert groups["depth abs_err"] == ("depth", "abs. error ↓")
+    assert groups["sparsity head:depth (%)"] == ("sparsity (%)", "head:depth")
+    assert groups["Delta_T (%)"] == ("score vs the dense reference (%)", "Delta_T")
+    assert groups["Delta depth (%)"] == ("Delta_T of each task (%)", "depth")
+    text = to_html(table)
+    head, body = text.split("<tbody>")
+    top, bottom = head.split("</tr><tr>")
+    # the index and the trial id span both header rows; every group spans its columns
+    assert '<th rowspan="2">method</th><th rowspan="2" class="num">trial</th>' in top
+    assert '<th colspan="1" class="group">segment_<wbr>semantic</th>' in top
+    assert '<th colspan="3" class="group">sparsity (%)</th>' in top
+    assert '<th colspan="1" class="group">Delta_T of each task (%)</th>' in top
+    assert '<th colspan="1" class="group">score vs the dense reference (%)</th>' in top
+    assert bottom.count("<th") == len(table.columns) - 1
+    assert '<th class="num">mIoU (%) ↑</th>' in bottom and ">overall</th>" in bottom
+    assert body.count('<td class="num">') == table.size  # every cell is a number
+    assert metric_header("angle_mean") == "mean angle (°) ↓" and metric_header("x") == "x"
+    # Markdown and CSV keep one flat header per column
+    assert to_markdown(table).splitlines()[0].startswith("| method | trial | segment_semantic miou")
+    levels = sparsity_level_table(trials, levels=(0.5, 0.9))
+    assert '<th colspan="2" class="group">best Delta_T (%) of a trial with sparsity</th>' in (
+        to_html(levels)
+    )

@@ -382,37 +382,35 @@ def _get(url: str, timeout: float) -> int:
 
 
 @contextmanager
-def running_dashboard(
-    db: str, study: str, folder: Path, *extra: str, timeout: float = 60.0
+def serving(
+    args: list[str], url: str, folder: Path, log_name: str, timeout: float = 60.0
 ) -> Iterator[Dashboard]:
-    """Starts ``paretune dashboard`` on a free loopback port; always stops it."""
-    port = free_port()
-    log = folder / "dashboard.log"
-    args = [PARETUNE, "dashboard", "--db", db, "--study", study, "--port", str(port), *extra]
+    """Starts the web server ``args`` and waits until ``url`` answers 200; always stops it."""
+    log = folder / log_name
     with log.open("wb") as sink:
         process = subprocess.Popen(
             args, stdout=sink, stderr=subprocess.STDOUT, cwd=folder, env=worker_env()
         )
-    dashboard = Dashboard(process, f"http://127.0.0.1:{port}/", log)
+    server = Dashboard(process, url, log)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
                 raise AssertionError(
-                    f"paretune dashboard exited {process.returncode}:\n{dashboard.output()}"
+                    f"{Path(args[0]).name} exited {process.returncode}:\n{server.output()}"
                 )
             try:
-                if _get(dashboard.url, 1.0) == 200:
+                if _get(url, 1.0) == 200:
                     break
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"paretune dashboard did not answer within {timeout:.0f} s:\n"
-                    f"{dashboard.output()}"
+                    f"{Path(args[0]).name} did not answer within {timeout:.0f} s:\n"
+                    f"{server.output()}"
                 )
             time.sleep(0.25)
-        yield dashboard
+        yield server
     finally:
         process.terminate()
         try:
@@ -420,3 +418,43 @@ def running_dashboard(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@contextmanager
+def running_dashboard(
+    db: str, study: str, folder: Path, *extra: str, timeout: float = 60.0
+) -> Iterator[Dashboard]:
+    """Starts ``paretune dashboard`` on a free loopback port; always stops it."""
+    port = free_port()
+    args = [PARETUNE, "dashboard", "--db", db, "--study", study, "--port", str(port), *extra]
+    with serving(args, f"http://127.0.0.1:{port}/", folder, "dashboard.log", timeout) as server:
+        yield server
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """The system Chromium, headless (a Playwright ``Browser``); ``width`` x ``height`` is
+    the viewport of :func:`new_page`."""
+    from playwright.sync_api import sync_playwright
+
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def new_page(browser: Any, width: int = 1280, timeout_ms: float = 20_000) -> Iterator[Any]:
+    """A page of its own context (``width`` x 900) with its :class:`PageProblems`."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        yield page, PageProblems(page)
+    finally:
+        context.close()

@@ -65,6 +65,15 @@ def require_network_namespaces() -> None:
     pytest.skip(f"cannot build the test Ray cluster: {problem}")
 
 
+def started_cluster(request: pytest.FixtureRequest, root: Path, **options: Any) -> RayCluster:
+    """A started :class:`RayCluster` (``options`` are its fields) that the test session
+    tears down whatever happens; skips or fails as :func:`require_network_namespaces`."""
+    require_network_namespaces()
+    made = RayCluster(root, **options)
+    request.addfinalizer(made.close)
+    return made.start()
+
+
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
@@ -96,13 +105,15 @@ def kill_namespace(namespace: str, grace_s: float = 5.0) -> int:
 
 @dataclass
 class Node:
-    """One Ray node: its namespace, address, CPUs, custom resources and temp folder."""
+    """One Ray node: its namespace, address, CPUs, custom resources, temp folder and the
+    GPUs it declares (Ray takes ``--num-gpus`` on trust: none need be present)."""
 
     namespace: str
     address: str
     cpus: int
     resources: dict[str, float]
     temp_dir: Path
+    gpus: int = 0
 
     def command(self, args: list[str]) -> list[str]:
         """``args`` run inside this node's namespace."""
@@ -120,6 +131,7 @@ class RayCluster:
         root: a folder for the nodes' logs.
         head_cpus, worker_cpus: ``--num-cpus`` of each node.
         head_resources, worker_resources: custom resources of each node.
+        head_gpus, worker_gpus: ``--num-gpus`` each node declares.
     """
 
     root: Path
@@ -128,6 +140,8 @@ class RayCluster:
     head_resources: dict[str, float] = field(default_factory=lambda: {"head_slot": 1.0})
     worker_resources: dict[str, float] = field(default_factory=lambda: {"worker_slot": 1.0})
     token: str = field(default_factory=lambda: secrets.token_hex(32))
+    head_gpus: int = 0
+    worker_gpus: int = 0
 
     def __post_init__(self) -> None:
         tag = secrets.token_hex(3)
@@ -136,6 +150,7 @@ class RayCluster:
         self.worker = self._node(
             f"pt-{tag}-work", f"{subnet}.2", self.worker_cpus, self.worker_resources
         )
+        self.head.gpus, self.worker.gpus = self.head_gpus, self.worker_gpus
         self._links = (f"pt{tag}h", f"pt{tag}w")
         self._made: list[str] = []
 
@@ -194,7 +209,7 @@ class RayCluster:
             *role,
             f"--node-ip-address={node.address}",
             f"--num-cpus={node.cpus}",
-            "--num-gpus=0",
+            f"--num-gpus={node.gpus}",
             f"--resources={json.dumps(node.resources)}",
             f"--temp-dir={node.temp_dir}",
             "--object-store-memory=100000000",

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from analysis import load_study, method_fronts
 from study.store import ResultStore
 from tests.integration.browser import (
-    CHROMIUM_ARGS,
     QUICKSTART_METHODS,
     PageProblems,
     SyntheticStudy,
+    chromium,
     keep_screenshot,
     listening_addresses,
-    require_chromium,
+    new_page,
     running_dashboard,
     write_quickstart_like_study,
 )
@@ -44,6 +44,8 @@ FRONTS = """(selector) => {
 FRONT_INDEX = """([selector, method]) => document.querySelector(selector).data.findIndex(
     t => t.meta && t.meta.kind === "front" && t.meta.method === method)"""
 OVERLAY = "#overlay .js-plotly-plot"
+#: The methods with fronts: the dense reference is the overlay's line at Delta_T = 0.
+PRUNING = tuple(m for m in QUICKSTART_METHODS if m != "dense")
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +56,14 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[tuple[Page, PageProblems]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page, PageProblems(page)
-    finally:
-        context.close()
+    with new_page(browser) as page:
+        yield page
 
 
 def _wait_for_fronts(page: Page, selector: str, count: int) -> list[str]:
@@ -102,11 +92,11 @@ def test_report_in_the_browser(
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     browser_page.goto((out / "report.html").as_uri())
-    fronts = _wait_for_fronts(browser_page, "#fig-overlay", len(QUICKSTART_METHODS))
-    assert sorted(fronts) == sorted(QUICKSTART_METHODS)  # one front trace per method
+    fronts = _wait_for_fronts(browser_page, "#fig-overlay", len(PRUNING))
+    assert sorted(fronts) == sorted(PRUNING)  # one front trace per pruning method
     drawn = browser_page.locator("#fig-overlay .scatterlayer .trace")
-    assert drawn.count() == 2 * len(QUICKSTART_METHODS)  # fronts and faded trials
-    assert browser_page.locator("#fig-overlay .legendtext").count() == len(QUICKSTART_METHODS)
+    assert drawn.count() == 2 * len(PRUNING)  # fronts and faded trials
+    assert browser_page.locator("#fig-overlay .legendtext").count() == len(PRUNING)
     expect(browser_page.locator("h1")).to_have_text(f"Study {study.name}")
     _screenshot(browser_page, tmp_path / "report.png")
     problems.check()
@@ -155,9 +145,9 @@ def test_dashboard_in_the_browser(
         assert f"on {dashboard.url} " in dashboard.output()  # the URL it prints
         assert listening_addresses(port) == {"127.0.0.1"}  # loopback only
         browser_page.goto(dashboard.url)
-        fronts = _wait_for_fronts(browser_page, OVERLAY, len(QUICKSTART_METHODS))
-        assert sorted(fronts) == sorted(QUICKSTART_METHODS)
-        expect(browser_page.locator("#methods input:checked")).to_have_count(4)
+        fronts = _wait_for_fronts(browser_page, OVERLAY, len(PRUNING))
+        assert sorted(fronts) == sorted(PRUNING)
+        expect(browser_page.locator("#methods input:checked")).to_have_count(3)
 
         _click_front_point(browser_page, "adapmtl")
         panel = browser_page.locator("#trial-panel")
@@ -181,9 +171,9 @@ def test_dashboard_in_the_browser(
 
         # a method starting while the page is open shows up at the next refresh
         _add_trial(study, "snip")
-        fronts = _wait_for_fronts(browser_page, OVERLAY, len(QUICKSTART_METHODS) + 1)
-        assert sorted(fronts) == sorted([*QUICKSTART_METHODS, "snip"])
-        expect(browser_page.locator("#methods input:checked")).to_have_count(5)
+        fronts = _wait_for_fronts(browser_page, OVERLAY, len(PRUNING) + 1)
+        assert sorted(fronts) == sorted([*PRUNING, "snip"])
+        expect(browser_page.locator("#methods input:checked")).to_have_count(4)
         expect(panel).to_contain_text(f"Trial {trial_id} · adapmtl")  # the panel stays
         browser_page.mouse.move(5, 5)  # no hover label over the screenshot
         _screenshot(browser_page, tmp_path / "dashboard.png")

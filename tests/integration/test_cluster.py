@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from study.store import ResultStore
-from tests.integration.cluster import PYTHON, RayCluster, require_network_namespaces
+from tests.integration.cluster import PYTHON, RayCluster, started_cluster
 from tests.integration.helpers import PARETUNE, db_url, tiny_study, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,10 +23,7 @@ def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RayCluster]:
     """Head (1 CPU, ``head_slot``) and worker (1 CPU, ``worker_slot``); always torn down."""
-    require_network_namespaces()
-    made = RayCluster(tmp_path_factory.mktemp("cluster"))
-    request.addfinalizer(made.close)
-    yield made.start()
+    yield started_cluster(request, tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture(scope="module")

@@ -221,7 +221,7 @@ def _crash_then_restore(config: dict[str, Any]) -> None:
     paretune's own reader and reports what it got and the warnings logged."""
     from ray import tune
 
-    from study._trainable import PROGRESS_FILE, _read_checkpoint
+    from study._trainable import PROGRESS_FILE, TuneSession
 
     first = Path(config["folder"]) / f"{config['case']}.attempted"
     if not first.exists():
@@ -237,7 +237,7 @@ def _crash_then_restore(config: dict[str, Any]) -> None:
     reader_log = logging.getLogger("study._trainable")
     reader_log.addHandler(collect)
     try:
-        progress = _read_checkpoint()
+        progress = TuneSession().restore()
     finally:
         reader_log.removeHandler(collect)
     tune.report({"attempt": 2, "restored": progress, "warnings": collect.messages})

@@ -8,7 +8,7 @@ import optuna
 
 from study._audit import search_problems
 from study._config import parse_config
-from study._runner import optuna_study_name
+from study._plan import optuna_study_name
 from study.store import ResultStore
 
 

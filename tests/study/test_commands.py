@@ -184,3 +184,54 @@ def test_objectives_must_name_what_the_trials_report(
     error = " ".join(_error(["run", str(path)], capsys).split())
     assert re.search(message, error), error
     assert not (here / "paretune-runs" / "bad").exists()
+
+
+def test_status_of_a_running_study_shows_its_trials_in_progress(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from study._live import StudyProgress, write_progress
+
+    url = _make_study(here, "busy", status="RUNNING")
+    now = [0.0]
+    model = StudyProgress("busy", lambda: now[0])
+    model.add_run(("magnitude", 0), "magnitude (seed 0)", 4, done=1, iterations=300)
+    model.start(("magnitude", 0), "t2", 2)
+    model.start(("magnitude", 0), "t3", 3)
+    for now[0], iteration in ((1.0, 10), (11.0, 110)):
+        model.step(("magnitude", 0), "t2", iteration)
+    folder = here / "paretune-runs" / "busy"
+    write_progress(folder, model.snapshot())
+    with ResultStore(url) as store:
+        store.acquire_lease("busy", stale_after_s=30)  # this process: a live driver
+        main(["status", "busy"])
+        out = capsys.readouterr().out
+        store.run(lambda s: s.execute(update(DriverLeaseRow).values(pid=2**22 + 1)), write=True)
+    assert re.search(r"in progress \(driver's progress file, \d+s ago\): 1/4 trials done", out)
+    # 190 + 300 iterations left of the running trials, 300 of the one waiting, at 10 it/s
+    eta = re.search(r"10\.0 it/s · ETA 1m(\d\d)s", out)
+    assert eta is not None and 10 <= int(eta.group(1)) <= 19, out
+    assert "magnitude (seed 0): #2 110/300 it" in out
+    assert "magnitude (seed 0): #3 starting" in out
+    main(["status", "busy"])  # no progress from a driver that died
+    out = capsys.readouterr().out
+    assert "in progress" not in out and "driver not running" in " ".join(out.split())
+    write_progress(folder, model.snapshot(active=False))
+    with ResultStore(url) as store:
+        store.acquire_lease("busy", stale_after_s=30)  # taken over from the dead one
+        main(["status", "busy"])
+        assert "in progress" not in capsys.readouterr().out  # the file's run has ended
+
+
+def test_exports_go_to_the_study_folder_unless_out_says_otherwise(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_study(here, "exported")
+    main(["export", "exported", "--format", "csv"])
+    written = here / "paretune-runs" / "exported" / "exports" / "exported-trials.csv"
+    out = " ".join(capsys.readouterr().out.split())
+    assert written.is_file() and f"to {written}" in out
+    assert not list(here.glob("*.csv"))  # nothing in the working directory
+    assert written.read_text().splitlines()[0].startswith("study,method,trial_id,")
+    main(["export", "exported", "--format", "json", "--out", "mine/t.json"])
+    assert (here / "mine" / "t.json").is_file()
+    assert f"to {here / 'mine' / 't.json'}" in " ".join(capsys.readouterr().out.split())

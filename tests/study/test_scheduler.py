@@ -249,3 +249,14 @@ def test_tune_stops_the_trials_mo_asha_rejects(tmp_path):
         2.0: 1,
         0.5: 1,
     }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ahead_of_one_point_equals_the_full_rung_order(seed: int) -> None:
+    from study._scheduler import ahead_of, rung_order
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 6, size=(60, 2)).astype(float)  # many ties and duplicates
+    modes = ["max", "min"]
+    full = rung_order(values, modes)
+    assert [ahead_of(values, modes, k) for k in range(len(values))] == full.tolist()

@@ -236,3 +236,31 @@ def test_sampler_seeds_and_names() -> None:
     assert SAMPLERS.names() == ["gp", "nsga2", "random", "tpe"]
     with pytest.raises(KeyError, match=r"unknown sampler 'tpee'.*did you mean 'tpe'"):
         build_sampler("tpee", 0)
+
+
+def test_optuna_storage_calls_per_trial_do_not_grow_with_the_trials(tmp_path: Path) -> None:
+    from study._runner import optuna_storage
+
+    storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    calls = 0
+    for name in ("get_all_trials", "_get_trials", "get_trial", "create_new_trial"):
+        original = getattr(storage, name)
+
+        def counted(*args: object, _original=original, **kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            return _original(*args, **kwargs)
+
+        setattr(storage, name, counted)
+    search = _search(storage, _level_space(), levels=LevelPlan.of(LEVELS, []), sampler="tpe")
+    per_block = []
+    for block in range(3):
+        calls = 0
+        for k in range(15):
+            trial_id = f"t{block}-{k}"
+            params = search.suggest(trial_id)
+            assert params is not None
+            search.on_trial_complete(trial_id, {"delta_t": -params["lr"], "sparsity": 0.5})
+        per_block.append(calls)
+    print("storage reads per block of 15 trials:", per_block)
+    assert per_block[1] == per_block[2] <= 6 * 15, per_block  # after random start-up

@@ -373,3 +373,40 @@ def test_two_processes_write_concurrently_without_losses(url: str):
             (w, i) for w in range(2) for i in range(50)
         }
         assert sum(len(store.evaluations_of(t.id)) for t in trials) == 100
+
+
+def test_the_study_version_changes_with_every_kind_of_change(tmp_path: Path) -> None:
+    store = ResultStore(f"sqlite:///{tmp_path}/v.db")
+    store.create_study("s", {}, OBJECTIVES)
+    store.create_study("other", {}, OBJECTIVES)
+    versions = [store.study_version("s")]
+    run = store.start_method_run("s", "magnitude", 0)
+    trial = store.add_trial(run, params={"target_sparsity": 0.5})
+    versions.append(store.study_version("s"))
+    store.add_evaluation(trial, EVALUATION)
+    versions.append(store.study_version("s"))
+    store.update_trial(trial, status="COMPLETE", finished_at=datetime.now(UTC))
+    versions.append(store.study_version("s"))
+    store.set_study_status("s", "COMPLETE")
+    versions.append(store.study_version("s"))
+    assert len(set(versions)) == len(versions)
+    other = store.start_method_run("other", "snip", 0)  # another study's trials
+    store.add_evaluation(store.add_trial(other), EVALUATION)
+    assert store.study_version("s") == versions[-1]
+
+
+def test_trial_columns_reads_the_columns_asked_for(tmp_path: Path) -> None:
+    store = ResultStore(f"sqlite:///{tmp_path}/c.db")
+    store.create_study("s", {}, OBJECTIVES)
+    store.add_trial(store.start_method_run("s", "snip", 0), params={"a": 1}, delta_t=-2.0)
+    columns = store.trial_columns(["s"], ["delta_t", "params"])
+    assert columns == {
+        "study": ["s"],
+        "method": ["snip"],
+        "trial_id": [1],
+        "number": [0],
+        "delta_t": [-2.0],
+        "params": [{"a": 1}],
+    }
+    with pytest.raises(StoreError, match="unknown trial field 'delta'"):
+        store.trial_columns(["s"], ["delta"])

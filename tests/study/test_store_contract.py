@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select, update
 from sqlalchemy.engine import make_url
 
 import analysis
-from study.store import SCHEMA_VERSION, BaseResultStore, ResultStore, StoreError
+from study.store import SCHEMA_VERSION, ResultStore, StoreError
 from study.store._engine import sqlite_path
 from study.store._models import (
     ArtifactRow,
@@ -60,7 +60,7 @@ def _password(url: str) -> str | None:
     return password if isinstance(password, str) else None
 
 
-def _count(store: BaseResultStore, table: type) -> int:
+def _count(store: ResultStore, table: type) -> int:
     assert isinstance(store, ResultStore)
     return int(store.run(lambda s: s.scalar(select(func.count()).select_from(table))) or 0)
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from study.store import BaseResultStore, ResultStore, StoreError
+from study.store import ResultStore, StoreError
 from study.store._models import EvaluationRow, MethodRunRow, TrialRow
 from tests.postgres import PostgresServer, PostgresUnavailableError, find_binaries, free_port
 
@@ -37,7 +37,7 @@ def _evaluation(iteration: int) -> dict[str, Any]:
     }
 
 
-def _count(store: BaseResultStore, table: type) -> int:
+def _count(store: ResultStore, table: type) -> int:
     assert isinstance(store, ResultStore)
     return int(store.run(lambda s: s.scalar(select(func.count()).select_from(table))) or 0)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fabricate import batch_norm_state, torchvision_resnet34
 from trials import TrialConfig
 from trials._init import InitError, load_initial_weights, save_weights
 from trials._trainer import Trainer, build_setup
@@ -89,42 +90,13 @@ def test_a_pickle_with_code_is_refused_without_running_it(tmp_path: Path) -> Non
 
 
 # --- torchvision's ImageNet checkpoints, fabricated with its key names and shapes ---------
-def _bn(state: OrderedDict, name: str, channels: int) -> None:
-    for key in ("weight", "bias", "running_mean", "running_var"):
-        state[f"{name}.{key}"] = torch.randn(channels)
-    state[f"{name}.num_batches_tracked"] = torch.tensor(0)
-
-
-def torchvision_resnet34() -> OrderedDict:
-    """The keys and shapes of ``torchvision.models.resnet34().state_dict()`` (BasicBlock
-    layers [3, 4, 6, 3]; ``downsample`` on the first block of layers 2-4; ``fc``)."""
-    state: OrderedDict = OrderedDict()
-    state["conv1.weight"] = torch.randn(64, 3, 7, 7)
-    _bn(state, "bn1", 64)
-    inplanes = 64
-    for layer, (planes, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)), 1):
-        for block in range(blocks):
-            prefix = f"layer{layer}.{block}"
-            state[f"{prefix}.conv1.weight"] = torch.randn(planes, inplanes, 3, 3)
-            _bn(state, f"{prefix}.bn1", planes)
-            state[f"{prefix}.conv2.weight"] = torch.randn(planes, planes, 3, 3)
-            _bn(state, f"{prefix}.bn2", planes)
-            if block == 0 and layer > 1:
-                state[f"{prefix}.downsample.0.weight"] = torch.randn(planes, inplanes, 1, 1)
-                _bn(state, f"{prefix}.downsample.1", planes)
-            inplanes = planes
-    state["fc.weight"] = torch.randn(1000, 512)
-    state["fc.bias"] = torch.randn(1000)
-    return state
-
-
 def torchvision_mobilenet_v2() -> OrderedDict:
     """The keys and shapes of ``torchvision.models.mobilenet_v2().state_dict()``
     (inverted residual settings t, c, n, s of Sandler et al. 2018; ``features.18`` the
     1280-channel conv; ``classifier.1`` the linear layer)."""
     state: OrderedDict = OrderedDict()
     state["features.0.0.weight"] = torch.randn(32, 3, 3, 3)
-    _bn(state, "features.0.1", 32)
+    batch_norm_state(state, "features.0.1", 32)
     channels, index = 32, 1
     for t, c, n, _ in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):  # fmt: skip
@@ -132,15 +104,15 @@ def torchvision_mobilenet_v2() -> OrderedDict:
             hidden, prefix, part = channels * t, f"features.{index}.conv", 0
             if t != 1:
                 state[f"{prefix}.0.0.weight"] = torch.randn(hidden, channels, 1, 1)
-                _bn(state, f"{prefix}.0.1", hidden)
+                batch_norm_state(state, f"{prefix}.0.1", hidden)
                 part = 1
             state[f"{prefix}.{part}.0.weight"] = torch.randn(hidden, 1, 3, 3)
-            _bn(state, f"{prefix}.{part}.1", hidden)
+            batch_norm_state(state, f"{prefix}.{part}.1", hidden)
             state[f"{prefix}.{part + 1}.weight"] = torch.randn(c, hidden, 1, 1)
-            _bn(state, f"{prefix}.{part + 2}", c)
+            batch_norm_state(state, f"{prefix}.{part + 2}", c)
             channels, index = c, index + 1
     state["features.18.0.weight"] = torch.randn(1280, 320, 1, 1)
-    _bn(state, "features.18.1", 1280)
+    batch_norm_state(state, "features.18.1", 1280)
     state["classifier.1.weight"] = torch.randn(1000, 1280)
     state["classifier.1.bias"] = torch.randn(1000)
     return state

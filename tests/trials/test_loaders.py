@@ -9,43 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.fabricate import H, W, nyuv2_folder, taskonomy_folder, write_frame, write_nyuv2
 from trials.data import IGNORE_INDEX, DatasetError, build_dataset
-
-H, W = 6, 8
-
-
-# --------------------------------------------------------------------------- NYUv2
-
-
-def write_nyuv2(root: Path, split: str, count: int, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        image = rng.uniform(0, 1, (H, W, 3)).astype(np.float32)
-        label = rng.integers(0, 13, (H, W)).astype(np.float32)
-        label[0, 0] = -1  # MTAN's ignore value
-        label[0, 1] = 255
-        depth = rng.uniform(0.5, 8.0, (H, W)).astype(np.float32)
-        depth[1, 1] = 0.0  # invalid
-        normal = rng.normal(size=(H, W, 3)).astype(np.float32)
-        normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-        normal[1, 1] = 0.0
-        for name, array in (
-            ("image", image),
-            ("label", label),
-            ("depth", depth),
-            ("normal", normal),
-        ):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            np.save(folder / f"{i}.npy", array)
 
 
 @pytest.fixture
 def nyu_root(tmp_path: Path) -> Path:
-    root = tmp_path / "nyuv2"
-    write_nyuv2(root, "train", 12)
-    write_nyuv2(root, "val", 3, seed=1)
-    return root
+    return nyuv2_folder(tmp_path / "nyuv2")
 
 
 def test_nyuv2_loads_shapes_dtypes_and_values(nyu_root: Path) -> None:
@@ -170,29 +140,9 @@ def test_nyuv2_unknown_option(nyu_root: Path) -> None:
 TASKONOMY_TASKS = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
 
 
-def write_frame(building: Path, frame: str, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    files = {
-        "rgb": Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)),
-        "segment_semantic": Image.fromarray(rng.integers(0, 17, (H, W), dtype=np.uint8)),
-        "depth_zbuffer": Image.fromarray(rng.integers(512, 4096, (H, W), dtype=np.uint16)),
-        "normal": Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)),
-        "keypoints2d": Image.fromarray(rng.integers(0, 65536, (H, W), dtype=np.uint16)),
-        "edge_texture": Image.fromarray(rng.integers(0, 65536, (H, W), dtype=np.uint16)),
-    }
-    for task, image in files.items():
-        folder = building / task
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / f"{frame}_domain_{task}.png")
-
-
 @pytest.fixture
 def taskonomy_root(tmp_path: Path) -> Path:
-    root = tmp_path / "taskonomy"
-    for b, building in enumerate(("allensville", "beechwood", "coffeen")):
-        for view in range(3 + b):
-            write_frame(root / building, f"point_{view}_view_0", seed=10 * b + view)
-    return root
+    return taskonomy_folder(tmp_path / "taskonomy")
 
 
 def test_taskonomy_default_split_is_by_building(taskonomy_root: Path) -> None:

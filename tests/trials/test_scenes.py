@@ -18,11 +18,22 @@ from trials.data import (
     ScenesOptions,
     build_dataset,
     render_split,
-    scene_camera_rays,
 )
 from trials.data._cache import load_arrays, save_arrays
+from trials.data._scenes_render import FIELD_OF_VIEW_DEG
 
 SMALL: dict[str, Any] = {"resolution": 32, "num_train": 16, "num_val": 8, "num_test": 8}
+
+
+def scene_camera_rays(resolution: int) -> np.ndarray:
+    """Unit rays ``(3, H, W)`` through the pixel centres of the scenes' pinhole camera
+    (x right, y down, z forward, ``FIELD_OF_VIEW_DEG`` across): ``depth * ray / ray_z``
+    is a pixel's 3D point. Derived here, independently of the renderer's own rays."""
+    focal = 0.5 * resolution / np.tan(np.radians(FIELD_OF_VIEW_DEG) / 2)
+    centres = (np.arange(resolution) + 0.5 - resolution / 2) / focal
+    y, x = np.meshgrid(centres, centres, indexing="ij")
+    rays = np.stack([x, y, np.ones_like(x)])
+    return (rays / np.linalg.norm(rays, axis=0)).astype(np.float32)
 
 
 @pytest.fixture(autouse=True)

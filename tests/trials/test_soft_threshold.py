@@ -26,7 +26,6 @@ from trials.pruning._soft_threshold import (
     SoftThreshold,
     SoftThresholdPruner,
     apply_soft_threshold,
-    apply_soft_threshold_to_module,
     remove_soft_thresholds,
     soft_threshold_of,
 )
@@ -136,7 +135,7 @@ def test_gradients_reach_weights_and_shared_threshold() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     s = nn.Parameter(torch.tensor(-3.0))
-    assert apply_soft_threshold_to_module(model, s) == 2
+    assert apply_soft_threshold((layer for _, layer in prunable_parameters(model)), s) == 2
     model(torch.randn(16, 8)).pow(2).sum().backward()
     assert s.grad is not None and s.grad.abs().item() > 0
     for layer in (model[0], model[2]):
@@ -151,7 +150,7 @@ def test_shared_threshold_is_listed_once_and_removal_keeps_effective_weights() -
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1))
     s = nn.Parameter(torch.tensor(-1.5))
-    apply_soft_threshold_to_module(model, s)
+    apply_soft_threshold((layer for _, layer in prunable_parameters(model)), s)
     assert sum(1 for p in model.parameters() if p is s) == 1
     with pytest.raises(ValueError, match="already has a soft threshold"):
         apply_soft_threshold([model[0]], s)

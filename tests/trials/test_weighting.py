@@ -16,7 +16,9 @@ from trials.weighting import (
     AdaptiveWeightingParams,
     DWAWeighting,
     EqualWeighting,
+    TaskWeighting,
     UncertaintyWeighting,
+    WeightingParams,
     build_weighting,
     resolve_window,
     tempered_normalization,
@@ -77,6 +79,29 @@ def test_registered_names_and_errors() -> None:
         build_weighting("dwa", window=0)
     with pytest.raises(pydantic.ValidationError, match="no_such_knob"):
         build_weighting("equal", no_such_knob=1)
+
+
+@pytest.mark.parametrize("name", WEIGHTINGS.names())
+def test_every_weighting_meets_the_contract(name: str) -> None:
+    """Typed strict params, a docstring, and over a whole budget a finite scalar loss
+    that every task's loss reaches, with one finite positive weight per task."""
+    cls = WEIGHTINGS.get(name)
+    assert issubclass(cls, TaskWeighting) and issubclass(cls.Params, WeightingParams)
+    assert cls.__doc__ and cls.__doc__.strip()
+    with pytest.raises(pydantic.ValidationError, match="no_such_knob"):
+        build_weighting(name, no_such_knob=1)
+    weighting = build_weighting(name)
+    weighting.attach(TASKS, 40)
+    assert all(isinstance(p, torch.nn.Parameter) for p in weighting.parameters())
+    for iteration in range(40):
+        losses = as_tensors(oscillating(iteration))
+        loss = weighting.combine(losses, iteration)
+        assert loss.dim() == 0 and math.isfinite(loss.item())
+        loss.backward()
+        assert all(value.grad is not None and value.grad.item() > 0 for value in losses.values())
+        weights = weighting.weights()
+        assert list(weights) == list(TASKS)
+        assert all(isinstance(w, float) and math.isfinite(w) and w > 0 for w in weights.values())
 
 
 def test_combine_checks_attachment_and_tasks() -> None:

@@ -4,6 +4,11 @@ Registered in :data:`DATASETS`: ``scenes-nyu`` and ``scenes-taskonomy`` (rendere
 default, no download), ``nyuv2`` (preprocessed ``.npy`` layout) and ``taskonomy``
 (Tiny-Taskonomy PNGs); attribute sets (metric style ``attributes``): ``attributes``
 (generated, with a known task grouping) and ``celeba`` (the distributed layout).
+
+Real data sets take an ``augment`` option (:class:`AugmentOptions`: the references' random
+scale, mirror and crop of the training split); :class:`BatchStream` and
+:func:`held_out_batches` feed a trial, in its own process or through ``DataLoader``
+workers, with the same batches either way.
 """
 
 from trials.data._attributes import (
@@ -15,6 +20,7 @@ from trials.data._attributes import (
     attribute_groups,
     generate_attributes,
 )
+from trials.data._augment import AugmentOptions, augment_sample
 from trials.data._base import (
     DATASETS,
     IGNORE_INDEX,
@@ -32,6 +38,14 @@ from trials.data._celeba import (
     CelebADataset,
     CelebAOptions,
 )
+from trials.data._inspect import SplitSummary, inspect_split
+from trials.data._loading import (
+    BatchStream,
+    draw_keys,
+    held_out_batches,
+    load_batch,
+    move_batch,
+)
 from trials.data._nyuv2 import NYUv2Dataset, NYUv2Options
 from trials.data._scenes import (
     SceneDataset,
@@ -42,7 +56,6 @@ from trials.data._scenes import (
 )
 from trials.data._scenes_render import CLASS_NAMES as SCENE_CLASS_NAMES
 from trials.data._scenes_render import RENDERER_VERSION
-from trials.data._scenes_render import camera_rays as scene_camera_rays
 from trials.data._taskonomy import TaskonomyDataset, TaskonomyOptions
 
 __all__ = [
@@ -56,6 +69,8 @@ __all__ = [
     "TASK_NAMES",
     "AttributesDataset",
     "AttributesOptions",
+    "AugmentOptions",
+    "BatchStream",
     "CelebADataset",
     "CelebAOptions",
     "DatasetError",
@@ -65,14 +80,20 @@ __all__ = [
     "NYUv2Options",
     "SceneDataset",
     "ScenesOptions",
+    "SplitSummary",
     "TaskonomyDataset",
     "TaskonomyOptions",
     "attribute_groups",
+    "augment_sample",
     "build_dataset",
     "cache_dir",
+    "draw_keys",
     "generate_attributes",
+    "held_out_batches",
+    "inspect_split",
+    "load_batch",
     "load_split",
+    "move_batch",
     "render_split",
-    "scene_camera_rays",
     "scene_seeds",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import ClassVar
 
 import torch
 
@@ -39,6 +41,11 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     num_classes: int
     #: ``"nyu"`` or ``"taskonomy"``: which metric family evaluates this data set.
     metric_style: str
+    #: Whether :meth:`sample` draws a random augmentation from its seed (the training split
+    #: of a real data set with ``augment``); the trainer then draws one seed per sample.
+    augments: bool = False
+    #: Samples in each split of the data set's standard release (empty: none is standard).
+    standard_sizes: ClassVar[Mapping[str, int]] = MappingProxyType({})
 
     @abc.abstractmethod
     def __len__(self) -> int:
@@ -48,10 +55,17 @@ class MultiTaskDataset(torch.utils.data.Dataset, abc.ABC):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         """One sample, keys as described in the class docstring."""
 
+    def sample(self, index: int, seed: int | None = None) -> dict[str, torch.Tensor]:
+        """Sample ``index``, augmented as ``seed`` draws it when :attr:`augments` (the same
+        seed, the same augmentation); otherwise ``self[index]``."""
+        return self[index]
+
     def get_batch(self, indices: Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch of samples stacked along a new first dimension."""
+        """A batch of samples stacked along a new first dimension (never augmented)."""
         samples = [self[int(i)] for i in indices]
-        return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+        # Stacked in shared memory when a DataLoader worker builds the batch (no copy to
+        # send it to the trial's process).
+        return torch.utils.data.default_collate(samples)
 
 
 class InMemoryDataset(MultiTaskDataset):
@@ -81,7 +95,7 @@ class DatasetOptionError(ParetuneError, ValueError):
     """A data set got an unknown option, task or bad value; the message names it."""
 
 
-DATASETS: Registry = Registry("dataset")
+DATASETS: Registry = Registry("dataset", plugins=__package__)
 """Factories ``(split: str, root: str | None, **options) -> MultiTaskDataset``."""
 
 

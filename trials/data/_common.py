@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 
 from trials._options import parse_options as _parse_options
+from trials.data._augment import AugmentOptions, augment_sample, black_image
 from trials.data._base import TASK_NAMES, DatasetOptionError, MultiTaskDataset
 from trials.registry import unknown_name_message
 
@@ -90,11 +91,39 @@ def as_size(resolution: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return (int(resolution[0]), int(resolution[1]))
 
 
-class LazyDataset(MultiTaskDataset):
-    """A data set that reads each sample from disk when it is indexed."""
+def split_sizes(
+    resolution: int | tuple[int, int] | None, augment: AugmentOptions | None, split: str
+) -> tuple[tuple[int, int] | None, AugmentOptions | None]:
+    """``(resize to, augmentation)`` of ``split``: the training split keeps ``resolution``
+    and is augmented; held-out splits are resized to the crop when ``augment.held_out`` is
+    ``crop`` (AdapMTL's evaluation), else to ``resolution``."""
+    if split == "train":
+        return as_size(resolution), augment
+    if augment is not None and augment.held_out == "crop":
+        return augment.crop_size, None
+    return as_size(resolution), None
 
-    def __init__(self, length: int) -> None:
+
+class LazyDataset(MultiTaskDataset):
+    """A data set that reads each sample from disk when it is indexed, and augments it in
+    :meth:`sample` when built with an :class:`~trials.data.AugmentOptions`."""
+
+    #: The padding of augmented images: black in ImageNet-normalised values.
+    image_fill: tuple[float, ...] = black_image(IMAGENET_MEAN, IMAGENET_STD)
+
+    def __init__(self, length: int, augment: AugmentOptions | None = None) -> None:
         self._length = length
+        self._augment = augment
+
+    @property
+    def augments(self) -> bool:  # type: ignore[override]
+        return self._augment is not None
+
+    def sample(self, index: int, seed: int | None = None) -> dict[str, torch.Tensor]:
+        sample = self[index]
+        if self._augment is None or seed is None:
+            return sample
+        return augment_sample(sample, self._augment, seed, self.image_fill)
 
     def __len__(self) -> int:
         return self._length

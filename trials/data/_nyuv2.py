@@ -9,17 +9,24 @@ Layout (Liu et al., "End-to-End Multi-Task Learning with Attention", CVPR 2019):
 
 The data set has no separate test split: ``test`` reads ``val`` (as the papers evaluate).
 Samples are read lazily; the folder structure is checked when the split is built.
+
+The paper setup (AdapMTL, DiSparse) trains on random 321x321 crops of the stored 480x640
+frames rescaled by 0.5-1.5 and mirrored: ``augment={"crop": 321}`` (see
+:class:`~trials.data.AugmentOptions`); the val split is then resized to 321x321.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from trials.data._augment import AugmentOptions
 from trials.data._base import DATASETS, IGNORE_INDEX, DatasetError
 from trials.data._common import (
     IMAGENET_MEAN,
@@ -31,6 +38,7 @@ from trials.data._common import (
     resize_sample,
     select_tasks,
     spatial,
+    split_sizes,
 )
 
 _TASKS = ("segment_semantic", "depth_zbuffer", "normal")
@@ -48,6 +56,9 @@ class NYUv2Options(BaseModel):
     resolution: int | tuple[int, int] | None = Field(
         default=None, description="resize to this size (int: square); None keeps the stored size"
     )
+    augment: AugmentOptions | None = Field(
+        default=None, description="random scale, mirror and crop of the train split"
+    )
 
 
 def _numbered(folder: Path) -> list[Path]:
@@ -61,6 +72,11 @@ def _numbered(folder: Path) -> list[Path]:
 class NYUv2Dataset(LazyDataset):
     """One split of preprocessed NYUv2 (metric style ``nyu``)."""
 
+    #: Samples of the standard splits (Silberman et al. 2012; ``test`` reads ``val``).
+    standard_sizes: ClassVar[Mapping[str, int]] = MappingProxyType(
+        {"train": 795, "val": 654, "test": 654}
+    )
+
     def __init__(
         self,
         root: str | Path,
@@ -68,6 +84,7 @@ class NYUv2Dataset(LazyDataset):
         num_classes: int = 13,
         tasks: tuple[str, ...] = _TASKS,
         resolution: int | tuple[int, int] | None = None,
+        augment: AugmentOptions | None = None,
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -101,7 +118,7 @@ class NYUv2Dataset(LazyDataset):
             if missing:
                 raise DatasetError(f"NYUv2 folder {folders[task]} has no file {missing[0]}")
             self._files[task] = [folders[task] / name for name in names]
-        super().__init__(len(images))
+        super().__init__(len(images), augment)
         self._load(0)  # fail now, with the file's name, if the arrays are malformed
 
     def _read(self, key: str, index: int) -> np.ndarray:
@@ -119,7 +136,7 @@ class NYUv2Dataset(LazyDataset):
             raise DatasetError(str(exc)) from None
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
-        image = image.astype(np.float32)
+        image = np.ascontiguousarray(image, dtype=np.float32)  # HxWx3 files: channels first
         if image.size and (image.min() < -0.01 or image.max() > 1.01):
             raise DatasetError(
                 f"image values must lie in [0, 1] (or be uint8) but {path} spans "
@@ -144,13 +161,13 @@ class NYUv2Dataset(LazyDataset):
             return torch.from_numpy(self._labels(array, path))
         channels = 3 if task == "normal" else 1
         try:
-            values = spatial(array, channels, str(path)).astype(np.float32)
+            values = np.ascontiguousarray(spatial(array, channels, str(path)), dtype=np.float32)
         except ValueError as exc:
             raise DatasetError(str(exc)) from None
-        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
         if task == "depth_zbuffer":
             return torch.from_numpy(np.maximum(values, 0.0))
-        length = np.linalg.norm(values, axis=0, keepdims=True)
+        length = np.sqrt((values * values).sum(axis=0, keepdims=True))
         unit = np.divide(values, length, out=np.zeros_like(values), where=length > 1e-6)
         return torch.from_numpy(unit)
 
@@ -179,4 +196,5 @@ def nyuv2(split: str, root: str | None = None, **options: Any) -> NYUv2Dataset:
     tasks = select_tasks(parsed.tasks, _TASKS, owner)
     if root is None:
         raise DatasetError("data set 'nyuv2' needs its folder: set the dataset root")
-    return NYUv2Dataset(root, split, parsed.num_classes, tasks, parsed.resolution)
+    size, augment = split_sizes(parsed.resolution, parsed.augment, split)
+    return NYUv2Dataset(root, split, parsed.num_classes, tasks, size, augment)

@@ -151,12 +151,6 @@ def render_scenes(
     return out
 
 
-def camera_rays(resolution: int) -> np.ndarray:
-    """Unit ray directions ``(3, H, W)`` through the pixel centres, in the camera frame
-    (x right, y down, z forward). A pixel's 3D point is ``depth * ray / ray_z``."""
-    return _camera_rays(resolution).reshape(3, resolution, resolution).copy()
-
-
 @functools.lru_cache(maxsize=8)
 def _camera_rays(resolution: int) -> np.ndarray:
     """Unit ray directions ``(3, P)`` through the pixel centres (row-major), read-only."""

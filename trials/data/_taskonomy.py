@@ -22,6 +22,10 @@ Splits are by building: ``buildings`` lists a split's buildings; by default the 
 buildings under ``root`` are split 80/10/10 (at least one each for val and test) into
 train, val and test in that order. Samples are read lazily; the folder structure is
 checked when the split is built.
+
+The references' setup resizes frames to 256x256 and trains on random 224x224 crops of
+them rescaled by 0.5-1.5 and mirrored: ``resolution=256, augment={"crop": 224}`` (see
+:class:`~trials.data.AugmentOptions`); val and test are then resized to 224x224.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
+from trials.data._augment import AugmentOptions
 from trials.data._base import DATASETS, IGNORE_INDEX, TASK_NAMES, DatasetError
 from trials.data._common import (
     IMAGENET_MEAN,
@@ -44,6 +49,7 @@ from trials.data._common import (
     parse_options,
     resize_sample,
     select_tasks,
+    split_sizes,
     unit_normals,
 )
 
@@ -64,6 +70,9 @@ class TaskonomyOptions(BaseModel):
     num_classes: int = Field(default=17, ge=1, le=255, description="segmentation classes kept")
     resolution: int | tuple[int, int] | None = Field(
         default=None, description="resize to this size (int: square); None keeps the stored size"
+    )
+    augment: AugmentOptions | None = Field(
+        default=None, description="random scale, mirror and crop of the train split"
     )
 
 
@@ -105,6 +114,7 @@ class TaskonomyDataset(LazyDataset):
         tasks: tuple[str, ...] = TASK_NAMES,
         num_classes: int = 17,
         resolution: int | tuple[int, int] | None = None,
+        augment: AugmentOptions | None = None,
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -126,7 +136,7 @@ class TaskonomyDataset(LazyDataset):
                 f"Taskonomy split {split!r} has no frames in {root} "
                 f"(buildings: {', '.join(buildings) or 'none'})"
             )
-        super().__init__(len(self._samples))
+        super().__init__(len(self._samples), augment)
         self._load(0)  # fail now, with the file's name, if the images are malformed
 
     def _index_building(self, building: Path) -> list[dict[str, Path]]:
@@ -214,6 +224,5 @@ def taskonomy(split: str, root: str | None = None, **options: Any) -> TaskonomyD
     tasks = select_tasks(parsed.tasks, TASK_NAMES, owner)
     if root is None:
         raise DatasetError("data set 'taskonomy' needs its folder: set the dataset root")
-    return TaskonomyDataset(
-        root, split, parsed.buildings, tasks, parsed.num_classes, parsed.resolution
-    )
+    size, augment = split_sizes(parsed.resolution, parsed.augment, split)
+    return TaskonomyDataset(root, split, parsed.buildings, tasks, parsed.num_classes, size, augment)

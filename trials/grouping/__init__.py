@@ -1,15 +1,15 @@
-"""Task grouping: DMTG's one-shot search and grouped multi-task models.
+"""Task grouping: DMTG's one-shot search for a grouped multi-task architecture.
 
 ``dmtg`` (Gao et al., ICML 2024) trains a :class:`DMTGSearchModel` (shared stem, K group
 branches, K x N heads, grouping logits ``Theta``) with Gumbel-softmax relaxed
 assignments, extracts the argmax grouping as a :class:`GroupedMultiTaskModel` and
-fine-tunes it. The grouped model is a plain ``MultiTaskModel`` (components ``stem``,
-``branch:<k>``, ``head:<task>``), so every weight pruner runs on it: a trial whose
-``TrialConfig.grouping`` holds a stored assignment builds one with
-:func:`build_grouped_model` (group-then-prune).
+fine-tunes it. The grouped model is a plain ``MultiTaskModel`` of :mod:`trials.models`
+(components ``stem``, ``branch:<k>``, ``head:<task>``), so every weight pruner runs on it:
+a trial whose ``TrialConfig.grouping`` holds a stored assignment builds one with
+:func:`build_grouped_model` (group-then-prune). The search builds on the trainer
+(:mod:`trials._trainer`); the trainer never imports this package.
 """
 
-from trials.grouping._grouped import GroupedMultiTaskModel, build_grouped_model
 from trials.grouping._registry import (
     ARCHITECTURE_SEARCHES,
     ArchitectureSearch,
@@ -36,20 +36,23 @@ from trials.grouping._search_model import (
 from trials.grouping._spec import (
     GRADIENT_SCALINGS,
     DMTGParams,
-    GroupingError,
-    GroupingSpec,
-    check_assignment,
     check_num_groups,
-    check_shared_stages,
     parse_dmtg_params,
-    parse_grouping,
 )
 from trials.grouping._trial import (
     DMTGSearch,
     DMTGTrainer,
-    build_grouped_from_config,
     validate_grouping,
     validate_method_grouping,
+)
+from trials.models import (
+    GroupedMultiTaskModel,
+    GroupingError,
+    GroupingSpec,
+    build_grouped_model,
+    check_assignment,
+    check_shared_stages,
+    parse_grouping,
 )
 
 __all__ = [
@@ -63,7 +66,6 @@ __all__ = [
     "GroupedMultiTaskModel",
     "GroupingError",
     "GroupingSpec",
-    "build_grouped_from_config",
     "build_grouped_model",
     "build_search_model",
     "check_assignment",

@@ -41,7 +41,7 @@ class ArchitectureSearch(abc.ABC):
         """Runs the whole trial."""
 
 
-ARCHITECTURE_SEARCHES: Registry = Registry("method")
+ARCHITECTURE_SEARCHES: Registry = Registry("method", plugins=__package__)
 """``ArchitectureSearch`` subclasses by method name (``dmtg``)."""
 
 

@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trials.grouping._grouped import GroupedMultiTaskModel
 from trials.grouping._relax import gradient_scales, scale_gradient
-from trials.grouping._spec import GradientScaling, check_num_groups, check_shared_stages
-from trials.models import build_model
+from trials.grouping._spec import GradientScaling, check_num_groups
+from trials.models import GroupedMultiTaskModel, build_model, check_shared_stages
 
 
 class DMTGSearchModel(nn.Module):

@@ -1,4 +1,4 @@
-"""Typed DMTG knobs, stored task groupings and their one-sentence errors (torch-free)."""
+"""Typed DMTG knobs and their one-sentence errors (stored groupings: ``trials.models``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trials._calibration import DEFAULT_CALIBRATION, Calibrated
 from trials._options import parse_options
-from trials.errors import ParetuneError
-from trials.registry import unknown_name_message
-
-
-class GroupingError(ParetuneError, ValueError):
-    """A task grouping or a DMTG parameter does not fit the tasks or the backbone."""
-
+from trials.models import GroupingError
 
 GradientScaling = Literal["dmtg-taskonomy", "none", "sqrt-tasks"]
 """How a DMTG search model scales the gradients into its shared parts
@@ -133,20 +127,6 @@ class DMTGParams(Calibrated, BaseModel):
     gradient_scaling: GradientScaling = "dmtg-taskonomy"
 
 
-class GroupingSpec(BaseModel):
-    """A stored task grouping: ``TrialConfig.grouping`` for group-then-prune trials.
-
-    Attributes:
-        assignment: task -> index of its group branch (indices need not be contiguous).
-        shared_stages: leading backbone stages shared by every group.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    assignment: dict[str, int] = Field(min_length=1)
-    shared_stages: int = Field(1, ge=0)
-
-
 def parse_dmtg_params(
     params: Mapping[str, Any], calibration: str = DEFAULT_CALIBRATION
 ) -> DMTGParams:
@@ -156,43 +136,10 @@ def parse_dmtg_params(
     return parse_options(DMTGParams, "method 'dmtg'", merged, GroupingError)
 
 
-def parse_grouping(grouping: Mapping[str, Any]) -> GroupingSpec:
-    """Validates a ``TrialConfig.grouping`` mapping; errors raise :class:`GroupingError`."""
-    return parse_options(GroupingSpec, "grouping", grouping, GroupingError)
-
-
 def check_num_groups(num_groups: int, tasks: Sequence[str]) -> None:
     """K must lie in ``1..N``."""
     if not 1 <= num_groups <= len(tasks):
         raise GroupingError(
             f"num_groups must be between 1 and {len(tasks)} (the number of tasks) "
             f"but got {num_groups}"
-        )
-
-
-def check_shared_stages(shared_stages: int, num_stages: int, backbone: str) -> None:
-    """The stem may take every stage but the last: each group branch needs one."""
-    if not 0 <= shared_stages <= num_stages - 1:
-        raise GroupingError(
-            f"shared_stages must be between 0 and {num_stages - 1} (backbone {backbone!r} has "
-            f"{num_stages} stages and each group branch needs at least one) but got "
-            f"{shared_stages}"
-        )
-
-
-def check_assignment(assignment: Mapping[str, int], tasks: Sequence[str]) -> None:
-    """Every task gets exactly one branch index >= 0, and only known tasks appear."""
-    for task, branch in assignment.items():
-        if task not in tasks:
-            raise GroupingError(unknown_name_message("task in the grouping", task, list(tasks)))
-        if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
-            raise GroupingError(
-                f"grouping assignment of task {task!r} must be a branch index >= 0 "
-                f"but got {branch!r}"
-            )
-    missing = [task for task in tasks if task not in assignment]
-    if missing:
-        raise GroupingError(
-            f"grouping assignment has no branch for task{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}"
         )

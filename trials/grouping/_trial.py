@@ -13,8 +13,8 @@ from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
 from trials._flops import forward_flops_per_image, training_flops
-from trials._trainer import Trainer, TrialDiverged, TrialSetup, _to_device, build_setup
-from trials.grouping._grouped import GroupedMultiTaskModel, build_grouped_model
+from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+from trials.data import build_dataset
 from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
 from trials.grouping._relax import (
     gumbel_softmax,
@@ -28,21 +28,19 @@ from trials.grouping._search_model import (
     build_search_model,
     extract_grouped_model,
 )
-from trials.grouping._spec import (
-    DMTGParams,
+from trials.grouping._spec import DMTGParams, check_num_groups, parse_dmtg_params
+from trials.models import (
+    BACKBONES,
+    GroupedMultiTaskModel,
     GroupingError,
     check_assignment,
-    check_num_groups,
     check_shared_stages,
-    parse_dmtg_params,
     parse_grouping,
 )
 
 
 def dataset_tasks(config: TrialConfig) -> tuple[str, ...]:
     """The task names ``config``'s data set yields (builds its held-out split)."""
-    from trials.data import build_dataset
-
     options = dict(config.dataset_options)
     if config.tasks is not None:
         options["tasks"] = list(config.tasks)
@@ -51,8 +49,6 @@ def dataset_tasks(config: TrialConfig) -> tuple[str, ...]:
 
 def backbone_stages(config: TrialConfig) -> int:
     """Number of stages of ``config``'s backbone."""
-    from trials.models import BACKBONES
-
     return len(BACKBONES.get(config.model)(**config.model_options).stages)
 
 
@@ -73,23 +69,6 @@ def validate_grouping(config: TrialConfig) -> None:
     spec = parse_grouping(config.grouping)
     check_assignment(spec.assignment, dataset_tasks(config))
     check_shared_stages(spec.shared_stages, backbone_stages(config), config.model)
-
-
-def build_grouped_from_config(
-    config: TrialConfig, task_channels: dict[str, int]
-) -> GroupedMultiTaskModel:
-    """The fresh grouped model of a group-then-prune trial (``config.grouping`` is set)."""
-    assert config.grouping is not None
-    spec = parse_grouping(config.grouping)
-    return build_grouped_model(
-        config.model,
-        config.head,
-        task_channels,
-        spec.assignment,
-        spec.shared_stages,
-        config.model_options,
-        config.head_options,
-    )
 
 
 def validate_method_grouping(config: TrialConfig, searched: tuple[str, ...] = ()) -> None:
@@ -193,7 +172,7 @@ class DMTGTrainer(Trainer):
             self.on_step(iteration + 1, value)
         done = iteration + 1
         if done % self.setup.config.eval_every == 0 and done < self.setup.config.iterations:
-            self._evaluate(done, self.setup.model, {})
+            self.record_evaluation(done, self.setup.model, {})
 
     def _search(self, model: DMTGSearchModel, iterations: int) -> None:
         setup, params = self.setup, self.params
@@ -216,7 +195,7 @@ class DMTGTrainer(Trainer):
             optimizer = self._optimizer([network])
         scheduler = self._scheduler(optimizer, iterations)
         for iteration in range(iterations):
-            batch = self._draw_batch()
+            batch = self.draw_batch()
             tau = temperature_at(
                 iteration, iterations, params.tau, params.tau_schedule, params.tau_final
             )
@@ -249,7 +228,7 @@ class DMTGTrainer(Trainer):
         names = list(model.tasks)
         if not searching:
             z = z.detach()
-        with self._autocast():
+        with self.autocast():
             outputs = model.forward_all(batch["image"], z if params.decoupled_heads else None)
             losses = torch.stack(
                 [
@@ -279,14 +258,14 @@ class DMTGTrainer(Trainer):
         )
         scheduler = self._scheduler(optimizer, config.iterations - start)
         for iteration in range(start, config.iterations):
-            batch = self._draw_batch()
-            with self._autocast():
+            batch = self.draw_batch()
+            with self.autocast():
                 outputs = model(batch["image"])
                 losses = {n: task.loss(outputs[n], batch[n]) for n, task in setup.tasks.items()}
             loss = setup.weighting.combine(losses, iteration)
             self._step(iteration, loss, optimizer, scheduler)
 
-    def _forward_flops(self, example: torch.Tensor) -> float:
+    def count_forward_flops(self, example: torch.Tensor) -> float:
         """Per image of a search step (every branch, all K*N heads): what a FLOP or time
         budget is converted with, an upper bound of a fine-tuning step."""
         model = self.setup.model
@@ -298,7 +277,7 @@ class DMTGTrainer(Trainer):
     ) -> tuple[float, float]:
         """Training FLOPs of the search, and of fine-tuning the grouped model after it."""
         setup = self.setup
-        example = _to_device(setup.train.get_batch(torch.arange(1)), setup.device)["image"]
+        example = self.example_image()
         batch = setup.config.batch_size
         fine_tuning = setup.config.iterations - search_iterations
         search = training_flops(self.forward_flops, search_iterations * batch)
@@ -309,8 +288,8 @@ class DMTGTrainer(Trainer):
         """Search, extract, fine-tune; the result carries ``grouping``."""
         setup, params = self.setup, self.params
         config = setup.config
-        self._start = time.perf_counter() if started is None else started
-        self._fix_budget()  # FLOPs of search and fine-tuning; a FLOP or time budget -> iterations
+        self.started = time.perf_counter() if started is None else started
+        self.fix_budget()  # FLOPs of search and fine-tuning; a FLOP or time budget -> iterations
         config = setup.config
         search_iterations = max(1, round(params.search_fraction * config.iterations))
         search_model = setup.model
@@ -322,8 +301,8 @@ class DMTGTrainer(Trainer):
         setup.model = grouped  # type: ignore[assignment]
         grouped.train()
         self._fine_tune(grouped, search_iterations)
-        final = self._evaluate(config.iterations, grouped, {})
-        result = self._result(final)
+        final = self.record_evaluation(config.iterations, grouped, {})
+        result = self.trial_result(final)
         search_flops, fine_tuning_flops = self._spent_flops(grouped, search_iterations)
         result.flops = search_flops + fine_tuning_flops
         result.grouping = {

@@ -60,6 +60,11 @@ class MultiTaskModel(nn.Module):
         named.update({f"head:{task}": head for task, head in self.heads.items()})
         return named
 
+    def grouping(self) -> dict[str, Any] | None:
+        """The task grouping of a grouped architecture (``TrialResult.grouping``); None
+        for plain hard sharing."""
+        return None
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(x)
         size = x.shape[-2:]
@@ -69,10 +74,10 @@ class MultiTaskModel(nn.Module):
         }
 
 
-BACKBONES: Registry = Registry("backbone")
+BACKBONES: Registry = Registry("backbone", plugins=__package__)
 """Factories ``(**options) -> Backbone``."""
 
-HEADS: Registry = Registry("head")
+HEADS: Registry = Registry("head", plugins=__package__)
 """Factories ``(in_channels: int, out_channels: int, **options) -> Head``."""
 
 

@@ -109,7 +109,9 @@ class WeightPruner(abc.ABC):
         4. ``sparsity()`` at any time; ``thresholds()`` where the method learns them.
         5. ``finalize()`` returns the model with plain weights holding exact zeros (no
            parametrizations, no masks); the pruner is not used afterwards.
-    Subclasses declare ``Params`` (their typed knobs) and cite their paper.
+    Before all this, when the trial is built, ``weighting_params()`` gives the knobs the
+    pruner hands to its ``default_weighting``. Subclasses declare ``Params`` (their typed
+    knobs) and cite their paper.
     """
 
     Params: ClassVar[type[PrunerParams]] = PrunerParams
@@ -150,6 +152,15 @@ class WeightPruner(abc.ABC):
         """Learned thresholds (``sigmoid(s)``) by component or layer; empty if none."""
         return {}
 
+    def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
+        """Parameters this pruner hands to task weighting ``weighting`` (default: its
+        ``default_weighting``); the trial's own ``weighting_params`` override them.
+
+        The default is ``{}``; a method that searches a weighting's knobs together with its
+        own (AdapMTL's temperature) returns them for that weighting only.
+        """
+        return {}
+
     @abc.abstractmethod
     def finalize(self) -> nn.Module:
         """The model with plain weights holding exact zeros."""
@@ -160,8 +171,9 @@ class WeightPruner(abc.ABC):
         return self.model
 
 
-PRUNERS: Registry = Registry("method")
-"""``WeightPruner`` subclasses by method name."""
+PRUNERS: Registry = Registry("method", plugins=__package__)
+"""``WeightPruner`` subclasses by method name. Every module of :mod:`trials.pruning` is
+imported on the first lookup: a new pruner is its module plus its search space."""
 
 
 def build_pruner(

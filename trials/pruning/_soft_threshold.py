@@ -105,11 +105,6 @@ def apply_soft_threshold(layers: Iterable[nn.Module], threshold: nn.Parameter) -
     return count
 
 
-def apply_soft_threshold_to_module(module: nn.Module, threshold: nn.Parameter) -> int:
-    """Reparametrizes every prunable layer (conv/linear) of ``module`` with ``threshold``."""
-    return apply_soft_threshold((layer for _, layer in prunable_parameters(module)), threshold)
-
-
 def remove_soft_thresholds(module: nn.Module) -> int:
     """Removes every soft threshold under ``module``, keeping the effective weights.
 
@@ -502,13 +497,6 @@ class SoftThresholdPruner(WeightPruner):
     def threshold_parameters(self) -> dict[str, nn.Parameter]:
         """The learnable scalars ``s`` by name (distinct objects)."""
         return dict(self._thresholds)
-
-    def weighting_params(self, weighting: str | None = None) -> dict[str, Any]:
-        """Knobs this pruner carries for task weighting ``weighting`` (default: its own).
-
-        Empty unless a subclass searches the weighting's knobs together with its own.
-        """
-        return {}
 
     def enforce_budget(self) -> float:
         """The budget guard: cuts more weights if sparsity is far below the target.

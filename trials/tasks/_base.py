@@ -44,11 +44,11 @@ class Task(abc.ABC):
         """A fresh metric accumulator."""
 
 
-TASKS: Registry = Registry("task")
+TASKS: Registry = Registry("task", plugins=__package__)
 """Factories ``(style: str, num_classes: int) -> Task``; ``style`` is ``nyu`` or ``taskonomy``."""
 
 
-NAMED_TASK_STYLES: Registry = Registry("metric style")
+NAMED_TASK_STYLES: Registry = Registry("metric style", plugins=__package__)
 """Factories ``(name: str, num_classes: int) -> Task`` of metric styles whose task names
 the data set chooses (``attributes``: any name is a binary attribute)."""
 

@@ -52,8 +52,9 @@ class TaskWeighting(abc.ABC):
         """Current task weights."""
 
 
-WEIGHTINGS: Registry = Registry("task weighting")
-"""``TaskWeighting`` subclasses by name."""
+WEIGHTINGS: Registry = Registry("task weighting", plugins=__package__)
+"""``TaskWeighting`` subclasses by name. Every module of :mod:`trials.weighting` is imported
+on the first lookup: a new weighting is its module."""
 
 
 def build_weighting(

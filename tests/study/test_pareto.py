@@ -1,4 +1,4 @@
-"""Fronts, crowding, knees and hypervolume against Optuna's and moocore's implementations."""
+"""Fronts, ranks, crowding, knees and hypervolume against Optuna, moocore and brute force."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from optuna._hypervolume import compute_hypervolume
 from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
 
-from analysis import (
+from study._pareto import (
     as_minimization,
     crowding_distance,
     default_reference,
@@ -198,3 +198,75 @@ def test_errors_name_the_problem() -> None:
         pareto_mask([1.0, 2.0], ["maximize"])
     with pytest.raises(ValueError, match="at least one point"):
         knee_point(np.empty((0, 2)), ["maximize", "maximize"])
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def _brute_ranks(loss: np.ndarray) -> np.ndarray:
+    """Front ranks by definition: peel the points no remaining point dominates, O(n^2) each."""
+    ranks = np.full(len(loss), -1)
+    remaining = list(range(len(loss)))
+    rank = 0
+    while remaining:
+        front = [i for i in remaining if not any(_dominates(loss[j], loss[i]) for j in remaining)]
+        ranks[front] = rank
+        remaining = [i for i in remaining if i not in front]
+        rank += 1
+    return ranks
+
+
+def _brute_hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
+    """Sum of the grid cells (between distinct coordinates) some point dominates."""
+    inside = loss[np.all(loss < ref, axis=1)]
+    if len(inside) == 0:
+        return 0.0
+    edges = [np.unique(np.append(inside[:, j], ref[j])) for j in range(loss.shape[1])]
+    lows = np.stack(np.meshgrid(*[e[:-1] for e in edges], indexing="ij"), -1).reshape(-1, len(ref))
+    sizes = np.stack(np.meshgrid(*[np.diff(e) for e in edges], indexing="ij"), -1).reshape(
+        -1, len(ref)
+    )
+    covered = np.any(np.all(inside[None, :, :] <= lows[:, None, :], axis=2), axis=1)
+    return float(np.prod(sizes[covered], axis=1).sum())
+
+
+@pytest.mark.parametrize("directions", DIRECTION_SETS[:5])
+@pytest.mark.parametrize("seed", range(4))
+def test_moocore_backed_results_match_brute_force(directions: tuple[str, ...], seed: int) -> None:
+    """Mask, ranks and hypervolume against O(n^2) definitions on data full of ties."""
+    rng = np.random.default_rng(300 + seed)
+    m = len(directions)
+    points = _integer_points(rng, 45, m, high=7)
+    points[5:10] = points[10:15]  # more exact duplicates
+    points[20:25, 0] = points[25:30, 0]  # ties in one objective only
+    loss = as_minimization(points, directions)
+    ranks = _brute_ranks(loss)
+    np.testing.assert_array_equal(non_dominated_sort(points, directions), ranks)
+    np.testing.assert_array_equal(pareto_mask(points, directions), ranks == 0)
+    reference = np.where(np.array(_maximise(directions)), 1.0, 5.0)  # some points beyond it
+    ref_loss = as_minimization(reference[None, :], directions)[0]
+    expected = _brute_hypervolume(loss, ref_loss)
+    assert expected > 0
+    assert hypervolume(points, directions, reference) == pytest.approx(expected, rel=1e-12)
+    continuous = rng.normal(size=(40, m))
+    continuous[-4:] = continuous[:4]
+    loss = as_minimization(continuous, directions)
+    np.testing.assert_array_equal(non_dominated_sort(continuous, directions), _brute_ranks(loss))
+    reference = default_reference(continuous, directions)
+    ref_loss = as_minimization(reference[None, :], directions)[0]
+    assert hypervolume(continuous, directions, reference) == pytest.approx(
+        _brute_hypervolume(loss, ref_loss), rel=1e-10
+    )
+
+
+def test_rows_with_nan_are_refused_by_every_function() -> None:
+    points = [[1.0, 2.0], [np.inf, 1.0], [np.nan, 0.0]]
+    directions = ["maximize", "maximize"]
+    for function in (pareto_mask, non_dominated_sort, knee_point, default_reference):
+        with pytest.raises(ValueError, match=r"points must be finite; row 1 is \[inf, 1.0\]"):
+            function(points, directions)
+    with pytest.raises(ValueError, match="row 2"):
+        crowding_distance([[1.0, 2.0], [0.0, 3.0], [np.nan, 0.0]])
+    with pytest.raises(ValueError, match="row 1"):
+        hypervolume_trace(points, directions, [0.0, 0.0])

@@ -1,16 +1,77 @@
-"""The grouped multi-task model: a shared stem, one branch per task group, one head per task."""
+"""The grouped multi-task model: a shared stem, one branch per task group, one head per task.
+
+A stored task grouping (``TrialConfig.grouping``, e.g. found by ``dmtg``) names each task's
+branch; :func:`build_grouped_model` builds the architecture for it, so any weight pruner
+can prune it (group-then-prune). The search that finds groupings lives in
+:mod:`trials.grouping`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from trials.grouping._spec import check_assignment, check_shared_stages
-from trials.models import BACKBONES, MultiTaskModel, build_model
+from trials._options import parse_options
+from trials.errors import ParetuneError
+from trials.models._base import BACKBONES, MultiTaskModel
+from trials.models._build import build_model
+from trials.registry import unknown_name_message
+
+
+class GroupingError(ParetuneError, ValueError):
+    """A task grouping or a DMTG parameter does not fit the tasks or the backbone."""
+
+
+class GroupingSpec(BaseModel):
+    """A stored task grouping: ``TrialConfig.grouping`` for group-then-prune trials.
+
+    Attributes:
+        assignment: task -> index of its group branch (indices need not be contiguous).
+        shared_stages: leading backbone stages shared by every group.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assignment: dict[str, int] = Field(min_length=1)
+    shared_stages: int = Field(1, ge=0)
+
+
+def parse_grouping(grouping: Mapping[str, Any]) -> GroupingSpec:
+    """Validates a ``TrialConfig.grouping`` mapping; errors raise :class:`GroupingError`."""
+    return parse_options(GroupingSpec, "grouping", grouping, GroupingError)
+
+
+def check_shared_stages(shared_stages: int, num_stages: int, backbone: str) -> None:
+    """The stem may take every stage but the last: each group branch needs one."""
+    if not 0 <= shared_stages <= num_stages - 1:
+        raise GroupingError(
+            f"shared_stages must be between 0 and {num_stages - 1} (backbone {backbone!r} has "
+            f"{num_stages} stages and each group branch needs at least one) but got "
+            f"{shared_stages}"
+        )
+
+
+def check_assignment(assignment: Mapping[str, int], tasks: Sequence[str]) -> None:
+    """Every task gets exactly one branch index >= 0, and only known tasks appear."""
+    for task, branch in assignment.items():
+        if task not in tasks:
+            raise GroupingError(unknown_name_message("task in the grouping", task, list(tasks)))
+        if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
+            raise GroupingError(
+                f"grouping assignment of task {task!r} must be a branch index >= 0 "
+                f"but got {branch!r}"
+            )
+    missing = [task for task in tasks if task not in assignment]
+    if missing:
+        raise GroupingError(
+            f"grouping assignment has no branch for task{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}"
+        )
 
 
 class GroupedMultiTaskModel(MultiTaskModel):
