@@ -43,16 +43,20 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from torch.func import functional_call
 
 from analysis import comparison_sentence, mean_interval, paired_difference, to_markdown
-from trials import run_trial
-from trials.data import attribute_groups
+from trials import TrialConfig, run_trial
+from trials._flops import forward_flops_per_image
+from trials._trainer import Trainer, build_setup
+from trials.data import attribute_groups, build_dataset
 from trials.grouping import DMTGParams
 from trials.metrics import adjusted_rand_index, delta_t, total_error
 
@@ -78,6 +82,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 QUICK = {"seeds": "0,1", "iterations": 120}
+RECOVERY_ITERATIONS = 300
 
 
 # -- groupings -----------------------------------------------------------------------------
@@ -141,8 +146,6 @@ def pairwise_ari(assignments: Sequence[Sequence[int]]) -> list[float]:
 def _adam_lookahead(optimizer: Any, parameter: Any, gradient: Any) -> Any:
     """The step Adam would take on ``parameter`` were ``gradient`` its whole gradient
     (TAG looks ahead with the training optimizer's own update)."""
-    import torch
-
     group = next(g for g in optimizer.param_groups if any(p is parameter for p in g["params"]))
     beta1, beta2 = group["betas"]
     state = optimizer.state.get(parameter, {})
@@ -160,72 +163,59 @@ def _adam_lookahead(optimizer: Any, parameter: Any, gradient: Any) -> Any:
 def tag_affinity(fields: dict[str, Any], iterations: int) -> tuple[np.ndarray, float]:
     """TAG's inter-task affinity, gathered while training the naive model.
 
-    Trains the naive model of ``fields`` (same data order and initialisation as the
-    ``naive`` arm; Adam at the trial's lr and step schedule) for ``iterations`` steps. At
-    every step, for every task ``i``, the shared backbone takes the step Adam would take on
-    ``i``'s gradient alone, and ``Z[i, j] = 1 - L_j(after) / L_j(before)`` on the same
-    batch (Fifty et al. 2021, eq. 3). Returns ``Z`` averaged over the steps, and the FLOPs
-    spent: 3 forward FLOPs per image for each training step (the trainer's convention),
-    plus per task and step one backward pass through the backbone and that task's head
-    (2x their forward) and one forward pass of the whole model for the lookahead.
+    Trains the naive model of ``fields`` for ``iterations`` steps with the trainer's setup
+    and batch stream (the ``naive`` arm's initialisation and data order), its task
+    weighting, and Adam at the trial's lr and step schedule. At every step, for every task
+    ``i``, the shared backbone takes the step Adam would take on ``i``'s gradient alone,
+    and ``Z[i, j] = 1 - L_j(after) / L_j(before)`` on the same batch (Fifty et al. 2021,
+    eq. 3). Returns ``Z`` averaged over the steps, and the FLOPs spent: 3 forward FLOPs
+    per image for each training step (the trainer's convention), plus per task and step
+    one backward pass through the backbone and that task's head (2x their forward) and one
+    forward pass of the whole model for the lookahead.
     """
-    import torch
-    from torch.func import functional_call
-
-    from trials import TrialConfig
-    from trials._flops import forward_flops_per_image
-    from trials.data import build_dataset
-    from trials.models import build_model
-    from trials.tasks import build_task
-
     config = TrialConfig(**{**fields, "method": "dense"})
-    torch.set_num_threads(config.threads or torch.get_num_threads())
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    train = build_dataset(config.dataset, "train", None, **config.dataset_options)
-    tasks = {
-        name: build_task(name, style=train.metric_style, num_classes=train.num_classes)
-        for name in train.tasks
-    }
-    channels = {name: task.out_channels for name, task in tasks.items()}
-    model = build_model(
-        config.model, config.head, channels, config.model_options, config.head_options
-    )
+    setup = build_setup(config)
+    trainer = Trainer(setup)
+    model, tasks = setup.model, setup.tasks
+    names = list(tasks)
     model.train()
+    setup.weighting.attach(tuple(names), iterations)
     shared = dict(model.backbone.named_parameters())
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=config.adam_betas or (0.9, 0.999)
+    )
     step_size = max(1, round(config.lr_step_fraction * iterations))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma=config.lr_gamma)
-    names = list(tasks)
-    example = train.get_batch(torch.arange(1))["image"]
+    example = trainer.example_image()
     whole = forward_flops_per_image(model, example)
     backbone = forward_flops_per_image(model.backbone, example)
     head = (whole - backbone) / len(names)
     per_image = 3 * whole + len(names) * (2 * (backbone + head) + whole)
     total = np.zeros((len(names), len(names)))
-    for _ in range(iterations):
-        indices = torch.randint(len(train), (config.batch_size,), generator=generator)
-        batch = train.get_batch(indices)
-        outputs = model(batch["image"])
-        losses = [tasks[n].loss(outputs[n], batch[n]) for n in names]
-        before = torch.stack([loss.detach() for loss in losses])
-        buffers = {name: b.clone() for name, b in model.named_buffers()}
-        for i, loss in enumerate(losses):
-            grads = torch.autograd.grad(loss, list(shared.values()), retain_graph=True)
-            ahead = {
-                name: p.detach() + _adam_lookahead(optimizer, p, g.detach())
-                for (name, p), g in zip(shared.items(), grads, strict=True)
-            }
-            moved = {f"backbone.{name}": value for name, value in ahead.items()}
-            with torch.no_grad():
-                state = {name: b.clone() for name, b in buffers.items()}
-                looked = functional_call(model, {**moved, **state}, (batch["image"],))
-                after = torch.stack([tasks[n].loss(looked[n], batch[n]) for n in names])
-            total[i] += (1.0 - after / before).numpy()
-        optimizer.zero_grad(set_to_none=True)
-        torch.stack(losses).sum().backward()
-        optimizer.step()
-        scheduler.step()
+    try:
+        for iteration in range(iterations):
+            batch = trainer.draw_batch()
+            outputs = model(batch["image"])
+            losses = {n: tasks[n].loss(outputs[n], batch[n]) for n in names}
+            before = torch.stack([losses[n].detach() for n in names])
+            buffers = {name: b.clone() for name, b in model.named_buffers()}
+            for i, name in enumerate(names):
+                grads = torch.autograd.grad(losses[name], list(shared.values()), retain_graph=True)
+                ahead = {
+                    f"backbone.{key}": p.detach() + _adam_lookahead(optimizer, p, g.detach())
+                    for (key, p), g in zip(shared.items(), grads, strict=True)
+                }
+                with torch.no_grad():
+                    state = {key: b.clone() for key, b in buffers.items()}
+                    looked = functional_call(model, {**ahead, **state}, (batch["image"],))
+                    after = torch.stack([tasks[n].loss(looked[n], batch[n]) for n in names])
+                total[i] += (1.0 - after / before).cpu().numpy()
+            optimizer.zero_grad(set_to_none=True)
+            setup.weighting.combine(losses, iteration).backward()
+            optimizer.step()
+            scheduler.step()
+    finally:
+        trainer.close_batches()
     flops = per_image * config.batch_size * iterations
     return total / iterations, flops
 
@@ -343,38 +333,47 @@ def score(
 # -- tables --------------------------------------------------------------------------------
 
 
+def _interval_text(values: Sequence[float]) -> str:
+    interval = mean_interval(values)
+    if not np.isfinite(interval.low):
+        return f"{interval.mean:.2f}"
+    return f"{interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
 def summarize(
-    rows: dict[tuple[str, int], dict[str, float]],
-    seeds: Sequence[int],
-    key: str,
-    better: Callable[[float], float],
+    rows: dict[tuple[str, int], dict[str, float]], seeds: Sequence[int], key: str
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Per arm: mean and 95% t interval of ``key`` and the other columns' means; DMTG's
-    paired difference to every other arm (``better`` turns a difference into "higher is
-    better")."""
+    """Per arm over ``seeds``: total error (if measured) and Delta_T, each as its mean and
+    95% t interval; DMTG's paired difference in ``key`` to the arm (``dmtg - arm``) with
+    its interval; the mean search and total GFLOPs and the mean ARI to the truth (if
+    known). Also one sentence per arm comparing DMTG with it (higher Delta_T or lower
+    total error is better)."""
     arms = list(dict.fromkeys(arm for arm, _ in rows))
-    table = {}
-    for arm in arms:
-        values = [rows[(arm, s)] for s in seeds if (arm, s) in rows]
-        interval = mean_interval([v[key] for v in values])
-        entry: dict[str, float] = {
-            key: interval.mean,
-            "ci_low": interval.low,
-            "ci_high": interval.high,
-        }
-        for column in values[0]:
-            if column != key:
-                entry[column] = float(np.mean([v[column] for v in values]))
-        table[arm] = entry
+    sign = -1.0 if key == "total_error" else 1.0
+    table: dict[str, dict[str, str]] = {}
     sentences = []
-    if "dmtg" in arms:
-        for arm in arms:
-            if arm == "dmtg":
-                continue
-            first = [better(rows[("dmtg", s)][key]) for s in seeds]
-            second = [better(rows[(arm, s)][key]) for s in seeds]
-            difference = paired_difference(first, second)
-            sentences.append(comparison_sentence("dmtg", arm, difference, unit=""))
+    for arm in arms:
+        values = [rows[(arm, s)] for s in seeds]
+        entry = {
+            column: _interval_text([v[column] for v in values])
+            for column in ("total_error", "delta_t")
+            if column in values[0]
+        }
+        if arm != "dmtg" and "dmtg" in arms:
+            difference = paired_difference(
+                [rows[("dmtg", s)][key] for s in seeds], [v[key] for v in values]
+            )
+            entry[f"dmtg - arm ({key})"] = difference.text(decimals=2)
+            better = paired_difference(
+                [sign * rows[("dmtg", s)][key] for s in seeds], [sign * v[key] for v in values]
+            )
+            sentences.append(comparison_sentence("dmtg", arm, better, unit=""))
+        else:
+            entry[f"dmtg - arm ({key})"] = ""
+        for column in ("search_gflops", "total_gflops", "ari"):
+            if column in values[0]:
+                entry[column] = f"{np.mean([v[column] for v in values]):.3g}"
+        table[arm] = entry
     return pd.DataFrame.from_dict(table, orient="index"), sentences
 
 
@@ -386,17 +385,11 @@ def print_dataset(name: str, data: dict[str, Any]) -> None:
     """Per-seed tables, the summary over seeds and DMTG's paired comparisons."""
     seeds = data["seeds"]
     rows = _rows(data)
-    attributes = name == "attributes"
     for seed in seeds:
         print(f"\n{name}, seed {seed}\n{to_markdown(_seed_table(rows, seed))}")
-    if attributes:
-        key, better = "total_error", (lambda v: -v)
-        label = "total error (lower is better)"
-    else:
-        key, better = "delta_t", (lambda v: v)
-        label = "Delta_T against naive MTL (higher is better)"
-    summary, sentences = summarize(rows, seeds, key, better)
-    print(f"\n{name}, mean over seeds {seeds}: {label} with its 95% t interval")
+    key = "total_error" if name == "attributes" else "delta_t"
+    summary, sentences = summarize(rows, seeds, key)
+    print(f"\n{name}, over seeds {seeds}: mean [95% t interval]")
     print(to_markdown(summary))
     for sentence in sentences:
         print(f"  {sentence}")
@@ -419,8 +412,6 @@ def run_dataset(args: argparse.Namespace, name: str, seeds: Sequence[int]) -> di
     assignments: dict[str, list[int]] = {}
     for seed in seeds:
         fields = _fields(args, name, seed)
-        from trials.data import build_dataset
-
         tasks = build_dataset(name, "val", None, **fields["dataset_options"]).tasks
         truth = None if truth_map is None else [truth_map[t] for t in tasks]
         outcomes = {arm: run_arm(arm, fields, tasks, args.groups, truth) for arm in arms}
@@ -443,35 +434,135 @@ def run_dataset(args: argparse.Namespace, name: str, seeds: Sequence[int]) -> di
 # -- ablation ------------------------------------------------------------------------------
 
 
+def recovery_trial(
+    seed: int,
+    method_params: dict[str, Any] | None = None,
+    iterations: int = RECOVERY_ITERATIONS,
+    eval_every: int | None = None,
+) -> dict[str, Any]:
+    """The ``dmtg`` trial of the recovery test (``tests/trials/test_grouping_recovery.py``)
+    and of the ablation: ``attributes`` (9 tasks, 3 factor groups) from 1000 training
+    images, resnet-tiny at width 16 with 16-channel heads, batch 32, one thread; DMTG at
+    its defaults with ``num_groups`` 3 unless ``method_params`` say otherwise."""
+    return {
+        "dataset": "attributes",
+        "dataset_options": {"num_train": 1000, "num_val": 64, "num_test": 32},
+        "model": "resnet-tiny",
+        "model_options": {"width": 16},
+        "head_options": {"hidden": 16},
+        "method": "dmtg",
+        "method_params": {"num_groups": 3, **(method_params or {})},
+        "iterations": iterations,
+        "batch_size": 32,
+        "eval_every": eval_every or iterations,
+        "threads": 1,
+        "seed": seed,
+    }
+
+
+def decided_at(history: Sequence[dict[str, Any]]) -> int:
+    """The first recorded search iteration from which every task's argmax branch stays
+    the same to the end of the search."""
+    argmaxes = [tuple(int(np.argmax(row)) for row in h["probabilities"]) for h in history]
+    first = len(argmaxes) - 1
+    while first > 0 and argmaxes[first - 1] == argmaxes[-1]:
+        first -= 1
+    return int(history[first]["iteration"])
+
+
+def diagnose(found: Sequence[int], truth: Sequence[int], probabilities: Any) -> str:
+    """What a search ended in: ``recovered`` (ARI >= 0.8); ``undecided`` (the mean largest
+    assignment probability is below 0.5: ``Theta`` hardly moved, the argmax is noise);
+    ``collapse`` (one branch holds most tasks of two true groups); else ``mixed`` (the
+    branches each settled on a mix of groups)."""
+    if adjusted_rand_index(list(found), list(truth)) >= 0.8:
+        return "recovered"
+    if float(np.mean(np.max(np.asarray(probabilities), axis=1))) < 0.5:
+        return "undecided"
+    for branch in set(found):
+        held = [t for f, t in zip(found, truth, strict=True) if f == branch]
+        majorities = [g for g in set(truth) if 2 * held.count(g) > list(truth).count(g)]
+        if len(majorities) >= 2:
+            return "collapse"
+    return "mixed"
+
+
 def run_ablation(args: argparse.Namespace, seeds: Sequence[int]) -> dict[str, Any]:
-    """DMTG on ``attributes`` at its defaults, with each default that deviates from the
-    reference code set back to the reference's value, and with all of them set back;
-    the ARI of the found grouping per seed, and its history of assignment probabilities."""
+    """DMTG's recovery trial (:func:`recovery_trial`) at its defaults, with each default
+    that deviates from the reference code set back to the reference's value, and with all
+    of them set back. Per variant and seed: the ARI of the found grouping, the branch
+    sizes, :func:`diagnose`'s verdict, the iteration the assignment was decided at, and the
+    history of the assignment probabilities (every 25 search steps)."""
     truth_map = attribute_groups(9, 3)
+    truth = list(truth_map.values())
     reference = DMTGParams.REFERENCE_VALUES
     variants: dict[str, dict[str, Any]] = {"defaults": {}}
     variants.update({f"{name}={value}": {name: value} for name, value in reference.items()})
     variants["all of DG's values"] = dict(reference)
-    results: dict[str, dict[str, float]] = {}
-    histories: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
     for label, params in variants.items():
         for seed in seeds:
-            fields = {**_fields(args, "attributes", seed), "eval_every": 25, "eval_split": "val"}
-            method_params = {"num_groups": args.groups, **params}
-            result = run_trial({**fields, "method": "dmtg", "method_params": method_params})
+            trial = recovery_trial(
+                seed, {"num_groups": args.groups, **params}, args.iterations or 300, 25
+            )
+            result = run_trial(trial)
             assert result.grouping is not None
-            found = result.grouping["assignment"]
-            ari = adjusted_rand_index([found[t] for t in truth_map], list(truth_map.values()))
-            results.setdefault(label, {})[str(seed)] = ari
-            histories.setdefault(label, {})[str(seed)] = result.grouping["history"]
-            print(f"ablation {label} seed {seed}: ARI {ari:.2f}", flush=True)
-    return {"seeds": list(seeds), "ari": results, "history": histories}
+            found = [int(result.grouping["assignment"][t]) for t in truth_map]
+            probabilities = result.grouping["probabilities"]
+            run = {
+                "ari": adjusted_rand_index(found, truth),
+                "assignment": found,
+                "sizes": "-".join(str(n) for n in sorted(np.bincount(found), reverse=True)),
+                "verdict": diagnose(found, truth, probabilities),
+                "decided_at": decided_at(result.grouping["history"]),
+                "confidence": float(np.mean(np.max(np.asarray(probabilities), axis=1))),
+                "history": result.grouping["history"],
+            }
+            runs.setdefault(label, {})[str(seed)] = run
+            print(
+                f"ablation {label} seed {seed}: ARI {run['ari']:.2f} {run['verdict']} "
+                f"{found} sizes {run['sizes']} decided at {run['decided_at']} "
+                f"confidence {run['confidence']:.2f}",
+                flush=True,
+            )
+    return {"seeds": list(seeds), "runs": runs}
+
+
+def needed_deviations(runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Per seed recovered at the defaults: the deviations it needs (set back alone to the
+    reference's value, the seed fails)."""
+    single = [label for label in runs if "=" in label]
+    return {
+        seed: [label.split("=")[0] for label in single if runs[label][seed]["ari"] < 0.8]
+        for seed, run in runs["defaults"].items()
+        if run["ari"] >= 0.8
+    }
+
+
+def _verdict(run: dict[str, Any]) -> str:
+    return f"{run['verdict']} {run['sizes']} @{run['decided_at']}"
 
 
 def print_ablation(data: dict[str, Any]) -> None:
-    table = pd.DataFrame.from_dict(data["ari"], orient="index")
-    table["recovered"] = (table >= 0.8).sum(axis=1).astype(float)
-    print(f"\nattributes, DMTG's ARI per seed (recovered: ARI >= 0.8)\n{to_markdown(table)}")
+    runs = data["runs"]
+    ari = pd.DataFrame.from_dict(
+        {label: {s: r["ari"] for s, r in by_seed.items()} for label, by_seed in runs.items()},
+        orient="index",
+    )
+    ari["recovered"] = (ari >= 0.8).sum(axis=1).astype(float)
+    print(f"\nattributes, DMTG's ARI per seed (recovered: ARI >= 0.8)\n{to_markdown(ari)}")
+    verdicts = pd.DataFrame.from_dict(
+        {
+            label: {
+                s: f"{r['verdict']} {r['sizes']} @{r['decided_at']}" for s, r in by_seed.items()
+            }
+            for label, by_seed in runs.items()
+        },
+        orient="index",
+    )
+    print(f"\nverdict, branch sizes, decided at (search step)\n{to_markdown(verdicts)}")
+    for seed, needs in needed_deviations(runs).items():
+        print(f"seed {seed} needs: {', '.join(needs) or 'none of the deviations alone'}")
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -489,9 +580,12 @@ def summary_line(data: dict[str, Any]) -> str:
     """One line: DMTG against naive MTL (and TAG's search cost) per data set, or the
     ablation's recovery counts."""
     if "ablation" in data:
-        ari = data["ablation"]["ari"]
+        runs = data["ablation"]["runs"]
         seeds = len(data["ablation"]["seeds"])
-        counts = {label: sum(v >= 0.8 for v in values.values()) for label, values in ari.items()}
+        counts = {
+            label: sum(run["ari"] >= 0.8 for run in by_seed.values())
+            for label, by_seed in runs.items()
+        }
         others = ", ".join(f"{label} {count}/{seeds}" for label, count in counts.items())
         return f"grouping recovered (ARI >= 0.8): {others}"
     parts = []

@@ -17,30 +17,12 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.grouping import recovery_trial
 from trials import run_trial
 from trials.data import attribute_groups
 from trials.metrics import adjusted_rand_index
 
 SEEDS = (0, 1, 2, 3, 4, 5)
-ITERATIONS = 300
-
-
-def recovery_trial(seed: int) -> dict[str, object]:
-    """The trial the test runs for ``seed`` (the grouping benchmark's ablation runs it too)."""
-    return {
-        "dataset": "attributes",
-        "dataset_options": {"num_train": 1000, "num_val": 64, "num_test": 32},
-        "model": "resnet-tiny",
-        "model_options": {"width": 16},
-        "head_options": {"hidden": 16},
-        "method": "dmtg",
-        "method_params": {"num_groups": 3},
-        "iterations": ITERATIONS,
-        "batch_size": 32,
-        "eval_every": ITERATIONS,
-        "threads": 1,
-        "seed": seed,
-    }
 
 
 def recovered_ari(seed: int) -> float:
