@@ -82,10 +82,11 @@ def small_search(
     )
 
 
-def search_trainer(params: DMTGParams) -> DMTGTrainer:
-    """A ``dmtg`` trainer on the tiny ``attributes`` data (9 tasks, K = 3), not yet run."""
+def search_trainer(params: DMTGParams, **trial: object) -> DMTGTrainer:
+    """A ``dmtg`` trainer on the tiny ``attributes`` data (9 tasks, K = 3), not yet run;
+    ``trial`` overrides fields of the trial."""
     config = TrialConfig.model_validate(
-        {**dmtg_trial(), "method": "dense", "method_params": {}, "iterations": 10}
+        {**dmtg_trial(), "method": "dense", "method_params": {}, "iterations": 10, **trial}
     )
     setup = build_setup(config)
     channels = {name: task.out_channels for name, task in setup.tasks.items()}
@@ -327,6 +328,15 @@ def test_theta_is_frozen_in_the_warm_up_then_travels_at_its_own_rate() -> None:
     trainer._search(model, 3)
     lr = trainer.setup.config.lr
     assert 0 < float(model.logits.detach().abs().max()) <= 3 * 3.2 * 2.0 * lr
+
+
+def test_dmtg_trainer_takes_the_trials_adam_betas_and_closes_its_batch_stream() -> None:
+    trainer = search_trainer(DMTGParams(), adam_betas=(0.5, 0.99))
+    optimizer = trainer._optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
+    assert optimizer.param_groups[0]["betas"] == (0.5, 0.99)
+    result = trainer.train()
+    assert result.iterations == 10 and result.grouping is not None
+    assert trainer._batches is None  # the training stream (and any loader workers) stopped
 
 
 def test_load_imbalance() -> None:

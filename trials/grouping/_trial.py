@@ -13,7 +13,7 @@ from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
 from trials._flops import forward_flops_per_image, training_flops
-from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_optimizer, build_setup
 from trials.data import build_dataset
 from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
 from trials.grouping._relax import (
@@ -139,13 +139,7 @@ class DMTGTrainer(Trainer):
         self.history: list[dict[str, Any]] = []
 
     def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        config = self.setup.config
-        extra = self.setup.weighting.parameters()
-        if extra:
-            groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
-        if config.optimizer == "adam":
-            return torch.optim.Adam(groups, lr=config.lr)
-        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+        return build_optimizer(self.setup, groups)
 
     def _scheduler(
         self, optimizer: torch.optim.Optimizer, iterations: int
@@ -284,11 +278,9 @@ class DMTGTrainer(Trainer):
         grouped_forward = forward_flops_per_image(grouped, example)
         return search, training_flops(grouped_forward, fine_tuning * batch)
 
-    def train(self, started: float | None = None) -> TrialResult:
+    def _train(self) -> TrialResult:
         """Search, extract, fine-tune; the result carries ``grouping``."""
         setup, params = self.setup, self.params
-        config = setup.config
-        self.started = time.perf_counter() if started is None else started
         self.fix_budget()  # FLOPs of search and fine-tuning; a FLOP or time budget -> iterations
         config = setup.config
         search_iterations = max(1, round(params.search_fraction * config.iterations))
