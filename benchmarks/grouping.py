@@ -27,7 +27,8 @@ TAG's affinity run, lookahead passes counted) and the total FLOPs, and the ARI o
 grouping against the true one. Over seeds: means with 95% t intervals, and DMTG's paired
 difference to every other arm. On ``scenes-taskonomy`` (5 dense tasks, no known truth):
 DMTG's grouping per seed, its stability (ARI between every pair of seeds) and its Delta_T
-against naive MTL. Writes ``benchmarks/results/grouping.json``.
+against naive MTL. Writes ``benchmarks/results/grouping.json`` (``grouping-<data set>.json``
+for one data set).
 
     python -m benchmarks.grouping                       # both data sets, seeds 0-5
     python -m benchmarks.grouping --quick               # attributes, 2 seeds, shorter
@@ -658,6 +659,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["wall_s"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     suffix = "-ablation" if args.ablation else ("-quick" if args.quick else "")
+    if not suffix and args.dataset != "both":
+        suffix = f"-{args.dataset}"
     (RESULTS / f"grouping{suffix}.json").write_text(json.dumps(data, indent=1))
     print_tables(data)
     print(f"\nwall time {data['wall_s'] / 60:.1f} min")
