@@ -31,8 +31,9 @@ SUITE = (
     "search",
     "mo_asha",
     "gpu",
+    "grouping",
 )
-QUICK = ("search", "mo_asha", "driver", "stored")
+QUICK = ("search", "mo_asha", "driver", "stored", "grouping")
 """Benchmarks whose ``main`` takes ``--quick``."""
 
 

@@ -1,11 +1,11 @@
 """The iteration-based multi-task trainer behind :func:`trials.run_trial`.
 
-Public here: :func:`build_setup`, :class:`TrialSetup`, :class:`Trainer` (with what a
-subclass running its own training loop builds on: ``draw_batch``, ``autocast``,
-``example_image``, ``count_forward_flops``, ``fix_budget``, ``record_evaluation``,
-``trial_result`` and ``started``), :func:`evaluate` and :class:`TrialDiverged`. Grouped
-architectures come from :mod:`trials.models`; the architecture searches build on this
-module, never the other way round.
+Public here: :func:`build_setup`, :class:`TrialSetup`, :func:`build_optimizer`,
+:class:`Trainer` (with what a subclass running its own training loop builds on:
+``draw_batch``, ``autocast``, ``example_image``, ``count_forward_flops``, ``fix_budget``,
+``record_evaluation``, ``trial_result`` and ``started``), :func:`evaluate` and
+:class:`TrialDiverged`. Grouped architectures come from :mod:`trials.models`; the
+architecture searches build on this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -178,15 +178,22 @@ def evaluate(
     return metrics, losses
 
 
-def _build_optimizer(setup: TrialSetup) -> torch.optim.Optimizer:
+def build_optimizer(setup: TrialSetup, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """The trial's optimizer over the param ``groups``, plus a group of the task
+    weighting's own parameters (if it has any) at the trial's lr without weight decay:
+    Adam with the trial's ``adam_betas``, or SGD with momentum 0.9."""
     config = setup.config
-    groups = setup.pruner.optimizer_groups(config.lr, config.weight_decay)
     extra = setup.weighting.parameters()
     if extra:
         groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr, betas=config.adam_betas or (0.9, 0.999))
     return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+
+
+def _build_optimizer(setup: TrialSetup) -> torch.optim.Optimizer:
+    config = setup.config
+    return build_optimizer(setup, setup.pruner.optimizer_groups(config.lr, config.weight_decay))
 
 
 class Trainer:

@@ -194,6 +194,24 @@ def delta_m(
     return math.fsum(terms) / len(terms)
 
 
+def total_error(metrics: Mapping[str, Mapping[str, float]]) -> float:
+    """Sum over the tasks of the classification error ``100 - accuracy``, in percent.
+
+    The task-grouping papers' score on attribute data sets (TAG, Fifty et al. NeurIPS
+    2021; DMTG, Gao et al. ICML 2024): lower is better.
+
+    Raises:
+        ValueError: no task, or a task without an ``accuracy`` metric.
+    """
+    missing = [task for task, values in metrics.items() if "accuracy" not in values]
+    if missing or not metrics:
+        raise ValueError(
+            f"total_error needs an 'accuracy' metric for every task but got none for "
+            f"{missing or 'any task'}"
+        )
+    return math.fsum(100.0 - float(values["accuracy"]) for values in metrics.values())
+
+
 def adjusted_rand_index(labels: Sequence[object], truth: Sequence[object]) -> float:
     """Adjusted Rand index of two partitions given as one label per item (Hubert & Arabie,
     1985): 1 for identical partitions (up to renaming), about 0 for chance agreement.

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trials.data import DATASETS, DatasetOptionError, attribute_groups, build_dataset
-from trials.metrics import METRICS, adjusted_rand_index, delta_t
+from trials.metrics import METRICS, adjusted_rand_index, delta_t, total_error
 from trials.tasks import AttributeTask, build_task
 
 SMALL = {"num_train": 40, "num_val": 12, "num_test": 12}
@@ -155,6 +155,11 @@ def test_scores_of_attribute_metrics() -> None:
     scores = {"a": {"accuracy": 90.0}, "b": {"accuracy": 80.0}}
     reference = {"a": {"accuracy": 80.0}, "b": {"accuracy": 80.0}}
     assert math.isclose(delta_t(scores, reference)[0], 6.25)
+    assert math.isclose(total_error(scores), 30.0)
+    with pytest.raises(ValueError, match="needs an 'accuracy' metric for every task"):
+        total_error({"a": {"accuracy": 90.0}, "b": {"miou": 1.0}})
+    with pytest.raises(ValueError, match="none for any task"):
+        total_error({})
 
 
 def test_adjusted_rand_index() -> None:

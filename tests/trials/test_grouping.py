@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from trials import TrialConfig, run_trial
+from trials._trainer import build_setup
 from trials._validate import validate_trial_config
 from trials.errors import ParetuneError
 from trials.grouping import (
     DMTGParams,
     DMTGSearchModel,
+    DMTGTrainer,
     GroupedMultiTaskModel,
     GroupingError,
     build_grouped_model,
@@ -30,6 +32,7 @@ from trials.grouping import (
     task_objectives,
     temperature_at,
 )
+from trials.grouping._trial import logits_adam
 from trials.models import MultiTaskModel
 from trials.pruning import PRUNERS, build_pruner, load_sparse, measure_sparsity, save_sparse
 
@@ -77,6 +80,22 @@ def small_search(
         {"hidden": 4},
         gradient_scaling=gradient_scaling,  # type: ignore[arg-type]
     )
+
+
+def search_trainer(params: DMTGParams, **trial: object) -> DMTGTrainer:
+    """A ``dmtg`` trainer on the tiny ``attributes`` data (9 tasks, K = 3), not yet run;
+    ``trial`` overrides fields of the trial."""
+    config = TrialConfig.model_validate(
+        {**dmtg_trial(), "method": "dense", "method_params": {}, "iterations": 10, **trial}
+    )
+    setup = build_setup(config)
+    channels = {name: task.out_channels for name, task in setup.tasks.items()}
+    setup.model = build_search_model(  # type: ignore[assignment]
+        "resnet-tiny", "light", channels, 3, 1, {"width": 4}, {"hidden": 4}
+    )
+    setup.model.train()
+    setup.weighting.attach(tuple(setup.tasks), config.iterations)
+    return DMTGTrainer(setup, params)
 
 
 # -- relaxation -------------------------------------------------------------------------
@@ -218,27 +237,41 @@ def test_task_objectives_have_the_joint_value_either_way() -> None:
     torch.testing.assert_close(z_grad, losses.detach())  # Theta's gradient as the joint loss
 
 
-def test_dmtg_params_reference_defaults_and_short_budget_preset() -> None:
-    reference = DMTGParams()
-    assert reference.model_dump() == {
+def test_dmtg_params_defaults_their_reference_values_and_short_budget_preset() -> None:
+    defaults = DMTGParams()
+    assert defaults.model_dump() == {
         "num_groups": 3,
-        "tau": 4.0,
+        "tau": 2.5,
         "shared_stages": 1,
         "tau_schedule": "constant",
         "tau_final": 0.5,
         "entropy_weight": 0.0,
         "search_fraction": 0.5,
+        "logits_travel": 15.0,
         "logits_lr_scale": 1.0,
+        "decoupled_heads": True,
+        "warmup_fraction": 0.3,
+        "balance_weight": 1.0,
+        "gradient_scaling": "dmtg-taskonomy",
+    }
+    assert parse_dmtg_params({}) == defaults
+    # every documented deviation, and DG's value that restores it
+    reference = DMTGParams(**DMTGParams.REFERENCE_VALUES)
+    assert reference.model_dump() == {
+        **defaults.model_dump(),
+        "tau": 4.0,
+        "logits_travel": None,
         "decoupled_heads": False,
         "warmup_fraction": 0.0,
         "balance_weight": 0.0,
-        "gradient_scaling": "dmtg-taskonomy",
     }
-    assert parse_dmtg_params({}) == reference
+    for name, value in DMTGParams.REFERENCE_VALUES.items():
+        assert getattr(defaults, name) != value, name
     short = parse_dmtg_params({}, "short-budget")
-    assert short == reference.model_copy(
+    assert short == defaults.model_copy(
         update={
             "tau": 2.5,
+            "logits_travel": None,
             "logits_lr_scale": 10.0,
             "decoupled_heads": True,
             "warmup_fraction": 0.3,
@@ -249,6 +282,61 @@ def test_dmtg_params_reference_defaults_and_short_budget_preset() -> None:
     assert parse_dmtg_params({"tau": 3.0}, "short-budget").tau == 3.0  # explicit wins
     with pytest.raises(GroupingError, match="gradient_scaling"):
         parse_dmtg_params({"gradient_scaling": "sqrt"})
+    with pytest.raises(GroupingError, match="logits_travel"):
+        parse_dmtg_params({"logits_travel": 0.0})
+
+
+def test_logits_adam_moves_theta_by_its_travel_over_the_search() -> None:
+    """With ``logits_travel`` T, ``Theta`` has its own Adam at T / steps: a gradient of
+    constant sign moves every entry by exactly T over the steps, whatever their number."""
+    for steps in (10, 200):
+        theta = torch.nn.Parameter(torch.zeros(4, 3))
+        adam = logits_adam(theta, DMTGParams(logits_travel=6.0), steps)
+        assert adam is not None and adam.param_groups[0]["lr"] == pytest.approx(6.0 / steps)
+        signs = torch.tensor([[1.0, -1.0, 1.0]] * 4) * torch.arange(1, 5.0)[:, None]
+        for _ in range(steps):
+            theta.grad = signs * 1e-3  # tiny gradients: Adam's step does not scale with them
+            adam.step()
+        torch.testing.assert_close(theta.detach(), -6.0 * signs.sign(), rtol=1e-3, atol=1e-3)
+    assert logits_adam(theta, DMTGParams(logits_travel=None), 10) is None
+
+
+def test_theta_is_frozen_in_the_warm_up_then_travels_at_its_own_rate() -> None:
+    """A search of 10 steps with a warm-up of 4: ``Theta`` does not move in the warm-up,
+    then moves by at most about T / 6 per step (Adam's bound: its rate, up to the
+    ``(1 - beta1) / sqrt(1 - beta2)`` of a first step, 3.2); the network trains at the
+    trial's lr throughout. With ``logits_travel=None`` (DG), ``Theta`` is in the network's
+    optimizer at ``logits_lr_scale * lr``."""
+    travel = 0.6
+    trainer = search_trainer(DMTGParams(logits_travel=travel, warmup_fraction=0.4))
+    model = trainer.setup.model
+    assert isinstance(model, DMTGSearchModel)
+    seen: list[torch.Tensor] = []
+    trainer.on_step = lambda iteration, loss: seen.append(model.logits.detach().clone())
+    trainer._search(model, 10)
+    final = model.logits.detach().clone()
+    assert all(torch.equal(theta, torch.zeros(9, 3)) for theta in seen[:5])  # steps 0..4
+    assert not torch.equal(final, torch.zeros(9, 3))
+    moves = [(b - a).abs().max() for a, b in zip(seen[4:], [*seen[5:], final], strict=True)]
+    assert max(moves) <= 3.2 * travel / 6 and sum(moves) <= 3.2 * travel
+
+    trainer = search_trainer(
+        DMTGParams(logits_travel=None, logits_lr_scale=2.0, warmup_fraction=0.0)
+    )
+    model = trainer.setup.model
+    assert isinstance(model, DMTGSearchModel)
+    trainer._search(model, 3)
+    lr = trainer.setup.config.lr
+    assert 0 < float(model.logits.detach().abs().max()) <= 3 * 3.2 * 2.0 * lr
+
+
+def test_dmtg_trainer_takes_the_trials_adam_betas_and_closes_its_batch_stream() -> None:
+    trainer = search_trainer(DMTGParams(), adam_betas=(0.5, 0.99))
+    optimizer = trainer._optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
+    assert optimizer.param_groups[0]["betas"] == (0.5, 0.99)
+    result = trainer.train()
+    assert result.iterations == 10 and result.grouping is not None
+    assert trainer._batches is None  # the training stream (and any loader workers) stopped
 
 
 def test_load_imbalance() -> None:
@@ -492,6 +580,7 @@ def test_dmtg_trial_reports_its_grouping() -> None:
                          "grouping": {"assignment": grouping["assignment"],
                                       "shared_stages": 1}})  # fmt: skip
     assert result.flops > grouped.flops > 0
+    assert 0 < grouping["search_flops"] < result.flops  # the search's share is reported
     again = run_trial(dmtg_trial())
     assert again.grouping == grouping and again.metrics == result.metrics
 

@@ -358,8 +358,9 @@ def step_both_and_compare_loss_and_theta(
 def test_search_step_gradients_match_the_reference_regulators(
     scaling: str, regularize_grad: str | None
 ) -> None:
-    """One search step of ours (:meth:`DMTGTrainer.search_loss`, reference defaults:
-    ``decoupled_heads=False``, no balance, no entropy) against DG's forward
+    """One search step of ours (:meth:`DMTGTrainer.search_loss` with DG's values,
+    :attr:`DMTGParams.REFERENCE_VALUES`: ``decoupled_heads=False``, no balance, no entropy)
+    against DG's forward
     (DG models/learnToGroup.py:52-62) with DG's regulators as configured
     (DG models/learnToGroup.py:49-50,74-79; DG models/ozan_rep_fun.py:68-94: both scale
     by ``1/sqrt(K)`` because the task regulator reads the group class's ``n``), DG's loss
@@ -367,7 +368,8 @@ def test_search_step_gradients_match_the_reference_regulators(
     the same Gumbel noise: the value and the gradients of the stem, every branch, every
     head and ``Theta`` agree.
     """
-    trainer, batch = tiny_trainer(DMTGParams(gradient_scaling=scaling))  # type: ignore[arg-type]
+    params = DMTGParams(**DMTGParams.REFERENCE_VALUES, gradient_scaling=scaling)  # type: ignore[arg-type]
+    trainer, batch = tiny_trainer(params)
     model = trainer.setup.model
     assert isinstance(model, DMTGSearchModel)
     reference = ReferenceLearnToGroup(model, regularize_grad)
@@ -382,7 +384,7 @@ def test_taskonomy_regulators_give_stem_one_over_k_and_branches_one_over_sqrt_k(
     N = 9): relative to no regulators, the backbone's gradient is x``1/K`` and a branch's
     x``1/sqrt(K)``, the decoders' x1; ours with ``gradient_scaling="dmtg-taskonomy"``
     has the same factors (``stem_gradient_scale * branch_gradient_scale`` for the stem)."""
-    trainer, batch = tiny_trainer(DMTGParams())
+    trainer, batch = tiny_trainer(DMTGParams(**DMTGParams.REFERENCE_VALUES))
     model = trainer.setup.model
     assert isinstance(model, DMTGSearchModel)
     scaled = ReferenceLearnToGroup(model, "trevor_rep_function").double()
@@ -404,10 +406,11 @@ def test_taskonomy_regulators_give_stem_one_over_k_and_branches_one_over_sqrt_k(
 
 
 def test_decoupled_heads_keep_the_references_value_and_theta_gradient() -> None:
-    """``decoupled_heads=True`` (short-budget) changes only what the network's parameters
+    """``decoupled_heads=True`` (the default) changes only what the network's parameters
     get: the loss value and ``Theta``'s gradient equal DG's (DG models/loss.py:21-39),
     while every head gets the gradient of its full, unweighted loss."""
-    trainer, batch = tiny_trainer(DMTGParams(decoupled_heads=True, gradient_scaling="none"))
+    params = {**DMTGParams.REFERENCE_VALUES, "decoupled_heads": True, "gradient_scaling": "none"}
+    trainer, batch = tiny_trainer(DMTGParams(**params))
     model = trainer.setup.model
     assert isinstance(model, DMTGSearchModel)
     reference = ReferenceLearnToGroup(model, None)

@@ -13,7 +13,7 @@ from torch import nn
 
 from trials._config import Evaluation, TrialConfig, TrialResult
 from trials._flops import forward_flops_per_image, training_flops
-from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_setup
+from trials._trainer import Trainer, TrialDiverged, TrialSetup, build_optimizer, build_setup
 from trials.data import build_dataset
 from trials.grouping._registry import ARCHITECTURE_SEARCHES, ArchitectureSearch
 from trials.grouping._relax import (
@@ -92,6 +92,17 @@ class _AllBranches(nn.Module):
         return self.model.forward_all(x)
 
 
+def logits_adam(logits: nn.Parameter, params: DMTGParams, steps: int) -> torch.optim.Adam | None:
+    """``Theta``'s own Adam when ``params.logits_travel`` is set: a constant rate of
+    ``logits_travel / steps`` over the ``steps`` search steps after the warm-up, so
+    ``Theta`` can move as far in a short search as in a long one (Adam moves a parameter by
+    at most about its rate per step). None: ``Theta`` trains in the network's optimizer,
+    as in DMTG's code."""
+    if params.logits_travel is None:
+        return None
+    return torch.optim.Adam([logits], lr=params.logits_travel / max(1, steps))
+
+
 def _probabilities(model: DMTGSearchModel) -> list[list[float]]:
     return [[float(p) for p in row] for row in model.probabilities().cpu()]
 
@@ -104,14 +115,16 @@ class DMTGTrainer(Trainer):
     DG models/learnToGroup.py:84) and minimises ``sum_n sum_k z[n, k] * L(head[k][n])``
     (DG models/loss.py:21-39; combined over tasks by the trial's task weighting, equal by
     default: a plain sum, as DG's) plus ``entropy_weight`` times the mean row entropy of
-    ``softmax(Theta)`` and ``balance_weight`` times the groups' load imbalance (both 0 by
-    default). With ``decoupled_heads`` the heads train on their full losses and ``z``
-    only weighs what flows into the branches and the stem (``Theta``'s gradient is
-    unchanged). ``Theta`` stays frozen for the first ``warmup_fraction`` of the search.
-    The network trains at ``lr`` and ``Theta`` at ``logits_lr_scale * lr`` (no weight
-    decay), each phase with the trial's step schedule. Evaluations during the search use
-    each task's argmax branch. Then the grouped model is extracted and fine-tuned (dense,
-    every parameter trainable) for the remaining iterations.
+    ``softmax(Theta)`` (0 by default) and ``balance_weight`` times the groups' load
+    imbalance. With ``decoupled_heads`` (the default) the heads train on their full losses
+    and ``z`` only weighs what flows into the branches and the stem (``Theta``'s gradient
+    is unchanged). ``Theta`` stays frozen for the first ``warmup_fraction`` of the search.
+    The network trains at ``lr`` with the trial's step schedule; ``Theta`` (no weight
+    decay) with its own Adam at ``logits_travel / (search steps after the warm-up)``
+    (:func:`logits_adam`), or, with ``logits_travel=None``, in the network's optimizer at
+    ``logits_lr_scale * lr``. Evaluations during the search use each task's argmax
+    branch. Then the grouped model is extracted and fine-tuned (dense, every parameter
+    trainable, a fresh optimizer and schedule) for the remaining iterations.
     """
 
     def __init__(
@@ -126,13 +139,7 @@ class DMTGTrainer(Trainer):
         self.history: list[dict[str, Any]] = []
 
     def _optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        config = self.setup.config
-        extra = self.setup.weighting.parameters()
-        if extra:
-            groups.append({"params": extra, "lr": config.lr, "weight_decay": 0.0})
-        if config.optimizer == "adam":
-            return torch.optim.Adam(groups, lr=config.lr)
-        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9)
+        return build_optimizer(self.setup, groups)
 
     def _scheduler(
         self, optimizer: torch.optim.Optimizer, iterations: int
@@ -164,22 +171,23 @@ class DMTGTrainer(Trainer):
     def _search(self, model: DMTGSearchModel, iterations: int) -> None:
         setup, params = self.setup, self.params
         config = setup.config
-        optimizer = self._optimizer(
-            [
-                {
-                    "params": model.network_parameters(),
-                    "lr": config.lr,
-                    "weight_decay": config.weight_decay,
-                },
-                {
-                    "params": [model.logits],
-                    "lr": config.lr * params.logits_lr_scale,
-                    "weight_decay": 0.0,
-                },
-            ]
-        )
-        scheduler = self._scheduler(optimizer, iterations)
         warmup = round(params.warmup_fraction * iterations)
+        network = {
+            "params": model.network_parameters(),
+            "lr": config.lr,
+            "weight_decay": config.weight_decay,
+        }
+        logits_optimizer = logits_adam(model.logits, params, iterations - warmup)
+        if logits_optimizer is None:  # DG: Theta in the network's Adam, on its schedule
+            logits = {
+                "params": [model.logits],
+                "lr": config.lr * params.logits_lr_scale,
+                "weight_decay": 0.0,
+            }
+            optimizer = self._optimizer([network, logits])
+        else:
+            optimizer = self._optimizer([network])
+        scheduler = self._scheduler(optimizer, iterations)
         for iteration in range(iterations):
             batch = self.draw_batch()
             tau = temperature_at(
@@ -188,7 +196,11 @@ class DMTGTrainer(Trainer):
             z = gumbel_softmax(model.logits, tau, generator=setup.generator)
             searching = iteration >= warmup  # Theta is frozen during the warm-up
             loss = self.search_loss(model, batch, z, iteration, searching)
+            if logits_optimizer is not None:
+                logits_optimizer.zero_grad(set_to_none=True)
             self._step(iteration, loss, optimizer, scheduler)
+            if logits_optimizer is not None and searching:
+                logits_optimizer.step()
             done = iteration + 1
             if done % config.eval_every == 0 or done == iterations:
                 self.history.append({"iteration": done, "probabilities": _probabilities(model)})
@@ -254,21 +266,21 @@ class DMTGTrainer(Trainer):
         assert isinstance(model, DMTGSearchModel)
         return forward_flops_per_image(_AllBranches(model), example)
 
-    def _spent_flops(self, grouped: GroupedMultiTaskModel, search_iterations: int) -> float:
-        """Training FLOPs of the search, then of fine-tuning the grouped model."""
+    def _spent_flops(
+        self, grouped: GroupedMultiTaskModel, search_iterations: int
+    ) -> tuple[float, float]:
+        """Training FLOPs of the search, and of fine-tuning the grouped model after it."""
         setup = self.setup
         example = self.example_image()
         batch = setup.config.batch_size
         fine_tuning = setup.config.iterations - search_iterations
-        return training_flops(self.forward_flops, search_iterations * batch) + training_flops(
-            forward_flops_per_image(grouped, example), fine_tuning * batch
-        )
+        search = training_flops(self.forward_flops, search_iterations * batch)
+        grouped_forward = forward_flops_per_image(grouped, example)
+        return search, training_flops(grouped_forward, fine_tuning * batch)
 
-    def train(self, started: float | None = None) -> TrialResult:
+    def _train(self) -> TrialResult:
         """Search, extract, fine-tune; the result carries ``grouping``."""
         setup, params = self.setup, self.params
-        config = setup.config
-        self.started = time.perf_counter() if started is None else started
         self.fix_budget()  # FLOPs of search and fine-tuning; a FLOP or time budget -> iterations
         config = setup.config
         search_iterations = max(1, round(params.search_fraction * config.iterations))
@@ -283,12 +295,14 @@ class DMTGTrainer(Trainer):
         self._fine_tune(grouped, search_iterations)
         final = self.record_evaluation(config.iterations, grouped, {})
         result = self.trial_result(final)
-        result.flops = self._spent_flops(grouped, search_iterations)
+        search_flops, fine_tuning_flops = self._spent_flops(grouped, search_iterations)
+        result.flops = search_flops + fine_tuning_flops
         result.grouping = {
             **grouped.grouping(),
             "num_groups": search_model.num_groups,
             "probabilities": _probabilities(search_model),
             "history": self.history,
+            "search_flops": search_flops,
         }
         return result
 
