@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from dash import dcc
 
+import analysis
 from analysis import FIGURES
 from analysis._dashboard import (
     NO_METHODS,
@@ -395,8 +396,12 @@ def test_cli_offers_every_readable_study_folder_and_binds_loopback(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     served: list[dict[str, Any]] = []
+    # The CLI calls the public name, which the package resolves once and then keeps.
     monkeypatch.setattr(
-        "analysis._dashboard.serve", lambda db, **kwargs: served.append({"db": db, **kwargs})
+        analysis,
+        "serve_dashboard",
+        lambda db, **kwargs: served.append({"db": db, **kwargs}),
+        raising=False,
     )
     monkeypatch.chdir(tmp_path)
     expected = []
