@@ -91,8 +91,8 @@ def test_paretune_lists_the_plugin_methods(plugin_python: Path, tmp_path: Path) 
     assert "target_sparsity [0.5, 0.95], prune_at [0.2, 0.8]" in rows["one-shot"]
     assert "no search space" in rows["lonely"]
     models = _run(str(plugin_python), "-m", "study.cli", "models", cwd=tmp_path).stdout
-    listed = models.split("methods: ", 1)[1].split(" (")[0].replace("\n", " ").split(", ")
-    assert {"one-shot", "lonely", "adapmtl", "dmtg"} <= set(listed)
+    listed = {name.strip() for name in models.split("methods: ", 1)[1].split(" (")[0].split(",")}
+    assert {"one-shot", "lonely", "adapmtl", "dmtg"} <= listed
 
 
 def test_the_pruner_contract_tests_run_over_the_plugin(plugin_python: Path) -> None:
