@@ -5,7 +5,8 @@ with ``--evaluations`` periodic evaluations) into a SQLite file, or into ``--db 
 into a throwaway PostgreSQL server (``--postgres``, as the tests start one), then times, each
 as the user runs it: ``paretune status``, ``paretune ls``, ``paretune export --format
 parquet`` (each a fresh process, start-up included) and one refresh of the dashboard's
-data in this process (the study already loaded once, as a running dashboard has it).
+data in this process (the study already loaded once, as a running dashboard has it); each
+the median of three runs.
 
     python -m benchmarks.stored                     # 20,000 trials in SQLite
     python -m benchmarks.stored --postgres          # the same in PostgreSQL
@@ -54,11 +55,19 @@ def add_evaluations(url: str, per_trial: int) -> None:
             store.add_evaluations(trial.id, evaluations)
 
 
+#: Each command and refresh is timed this many times; the median is reported.
+REPEATS = 3
+
+
 def timed_command(*args: str) -> float:
+    """Median wall seconds of ``paretune ARGS`` over :data:`REPEATS` fresh processes."""
     paretune = Path(sys.executable).with_name("paretune")
-    start = time.perf_counter()
-    subprocess.run([str(paretune), *args], check=True, capture_output=True)
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        subprocess.run([str(paretune), *args], check=True, capture_output=True)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
 
 
 def dashboard_refresh(url: str) -> float:
@@ -73,11 +82,13 @@ def dashboard_refresh(url: str) -> float:
         refresh_overlay(source, STUDY)
 
     tick()
-    start = time.perf_counter()
-    tick()
-    seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        tick()
+        seconds.append(time.perf_counter() - start)
     source.close()
-    return seconds
+    return float(np.median(seconds))
 
 
 @contextlib.contextmanager
