@@ -176,7 +176,8 @@ def measure(arm: str, trials: int, concurrency: int, stored: int = 0) -> dict[st
     command = [sys.executable, "-m", "benchmarks.driver", "--arm", arm, "--trials", str(trials)]
     command += ["--concurrency", str(concurrency), "--stored", str(stored)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    # Ray's own warnings may reach stdout after the figures: take the last JSON line.
+    return json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
 
 
 def _row(figures: dict[str, Any]) -> str:
