@@ -10,7 +10,7 @@ a fixed column, a JSON column is kept whole or flattened as its schema entry say
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,7 @@ def load_study(
     evaluations: bool = True,
     configs: bool = True,
     wide: bool = True,
+    columns: Collection[str] | None = None,
 ) -> StudyFrames:
     """Loads one or several studies of a results store.
 
@@ -103,6 +104,9 @@ def load_study(
         wide: also load the per-task, per-component and per-metric columns
             (``metric:``, ``sparsity:``, ``delta:``, ``threshold:``, ``weight:``); without
             them a summary of many trials loads several times faster.
+        columns: only these stored trial columns (the frame always has ``study``,
+            ``method``, ``trial_id`` and ``number``); None loads every one ``configs``
+            and ``wide`` allow. Naming unknown columns raises ``ValueError``.
 
     Returns:
         The trials and evaluations frames and the studies' metadata.
@@ -114,14 +118,18 @@ def load_study(
     names = [study] if isinstance(study, str) else list(dict.fromkeys(study))
     if not names:
         raise StoreError("load_study needs at least one study name")
+    stored = tuple(
+        c
+        for c in _IN_FRAME
+        if (configs or c.name != "config")
+        and (wide or c.keep or c.kind is not Kind.JSON)
+        and (columns is None or c.name in columns)
+    )
+    if columns is not None and (unknown := set(columns) - {c.name for c in _IN_FRAME}):
+        raise ValueError(f"load_study: no stored trial column(s) {sorted(unknown)}")
     store, owned = _open(url)
     try:
         records = [store.get_study(name) for name in names]
-        stored = tuple(
-            c
-            for c in _IN_FRAME
-            if (configs or c.name != "config") and (wide or c.keep or c.kind is not Kind.JSON)
-        )
         trials = _frame(store.trial_columns(names, [c.name for c in stored]), TRIAL_KEYS, stored)
         evaluation_columns = store.evaluation_columns(names if evaluations else [])
         evals = _frame(evaluation_columns, EVALUATION_KEYS, STORED_EVALUATION_COLUMNS)

@@ -6,37 +6,43 @@ its YAML file, :func:`resume_study` finishes (or extends) one whose driver stopp
 are a pandas frame, with its Pareto fronts, summary, comparison, figure and report.
 :func:`check_study` checks a config (plugins, data, objectives) without running anything.
 
-Importing this package imports neither torch nor Ray nor Optuna nor pandas: they load
-when a study runs or its results are read.
+Importing this package imports none of its modules (each public name loads its module
+on first use): neither torch nor Ray nor Optuna nor pandas load before a study runs or
+its results are read.
 """
 
 from __future__ import annotations
 
-from study._api import StudyHandle, check_study, open_study, resume_study, run_study
-from study._config import (
-    BudgetSpec,
-    ConfigError,
-    DatasetSpec,
-    MethodSpec,
-    ModelSpec,
-    ReferenceSpec,
-    ResourcesSpec,
-    SamplerSpec,
-    SchedulerSpec,
-    StudyConfig,
-    format_validation_error,
-    load_config,
-    parse_config,
-)
-from study.store import (
-    SCHEMA_VERSION,
-    ResultStore,
-    RunStatus,
-    StoreError,
-    TrialStatus,
-    create_store_engine,
-    redact_url,
-)
+from typing import TYPE_CHECKING
+
+from trials.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from study._api import StudyHandle, check_study, open_study, resume_study, run_study
+    from study._config import (
+        BudgetSpec,
+        ConfigError,
+        DatasetSpec,
+        MethodSpec,
+        ModelSpec,
+        ReferenceSpec,
+        ResourcesSpec,
+        SamplerSpec,
+        SchedulerSpec,
+        StudyConfig,
+        format_validation_error,
+        load_config,
+        parse_config,
+    )
+    from study.store import (
+        SCHEMA_VERSION,
+        ResultStore,
+        RunStatus,
+        StoreError,
+        TrialStatus,
+        create_store_engine,
+        redact_url,
+    )
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -65,3 +71,5 @@ __all__ = [
     "resume_study",
     "run_study",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

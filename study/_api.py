@@ -51,7 +51,7 @@ def check_study_name(study: str) -> str:
     Raises:
         UserInputError: the name breaks the rule (the message states it).
     """
-    from study._config import STUDY_NAME_RULE, is_study_name
+    from study._names import STUDY_NAME_RULE, is_study_name
 
     if not is_study_name(study):
         raise UserInputError(f"study name {study!r}: {STUDY_NAME_RULE}")
@@ -81,6 +81,17 @@ def open_store(url: str, *, must_exist: bool = False) -> ResultStore:
     return ResultStore(url)
 
 
+def open_study_store(study: str, db: str | None = None) -> ResultStore:
+    """Opens the database of an existing study: ``db``, or its default SQLite file.
+
+    Raises:
+        UserInputError: a bad name, or no database at the default place.
+        study.StoreError: the database cannot be opened.
+    """
+    check_study_name(study)
+    return open_store(db or default_storage_url(study), must_exist=db is None)
+
+
 def study_url(study: str, db: str | None = None) -> str:
     """The database URL of an existing study: ``db``, or its default SQLite file.
 
@@ -88,10 +99,8 @@ def study_url(study: str, db: str | None = None) -> str:
         UserInputError: a bad name, or no database at the default place.
         study.StoreError: the database cannot be opened.
     """
-    check_study_name(study)
-    url = db or default_storage_url(study)
-    open_store(url, must_exist=db is None).close()
-    return url
+    open_study_store(study, db).close()
+    return db or default_storage_url(study)
 
 
 def check_study(config: StudyConfig) -> None:

@@ -17,6 +17,7 @@ from study._api import (
     default_storage_url,
     headline_objective,
     open_store,
+    open_study_store,
     study_folder,
 )
 from study._api import study_url as existing_study_url
@@ -25,7 +26,7 @@ from study._errors import UserInputError
 
 if TYPE_CHECKING:
     from study._api import StudyHandle
-    from study.store import ResultStore
+    from study.store import ResultStore, StudyRecord
 
 EXPORT_FORMATS = ("csv", "json", "parquet")
 
@@ -77,23 +78,45 @@ def finish(handle: StudyHandle) -> None:
         )
 
 
-def print_status(url: str, study: str) -> None:
+#: The trial columns ``status`` reads (besides its objectives): counts, the level
+#: comparison, the dense reference's cost and results missing in Optuna.
+STATUS_COLUMNS = (
+    "seed",
+    "status",
+    "is_reference",
+    "delta_t",
+    "sparsity",
+    "iterations",
+    "wall_time_s",
+    "flops",
+    "search_error",
+)
+
+
+def print_status(url: str | ResultStore, study: str) -> None:
     """Per method: done/stopped/running/failed, Pareto set size, best headline objective;
-    then whatever needs attention (a dead driver, results that did not reach Optuna)."""
+    then whatever needs attention (a dead driver, results that did not reach Optuna).
+
+    ``url`` is the study's database URL or an open store (left open)."""
     import math
 
     from analysis import load_study, method_summary
 
-    store = open_store(url)
+    store = open_store(url) if isinstance(url, str) else url
     try:
         stored = store.get_study(study)
+        objectives = [(str(n), str(d)) for n, d in stored.objectives]
         # A per-task objective (``metric:...``) lives in the wide columns: load them then.
-        wide = any(":" in objective for objective, _ in stored.objectives)
-        frames = load_study(store, study, evaluations=False, configs=False, wide=wide)
+        wide = any(":" in objective for objective, _ in objectives)
+        needed = None if wide else {*STATUS_COLUMNS, *(name for name, _ in objectives)}
+        frames = load_study(
+            store, study, evaluations=False, configs=False, wide=wide, columns=needed
+        )
+        lines, driven = _attention(store, stored, frames.trials)
     finally:
-        store.close()
+        if isinstance(url, str):
+            store.close()
     record = frames.studies[0]
-    objectives = [tuple(o) for o in record["objectives"]]
     name, _, level = headline_objective(objectives)
     best_title = f"best {'ΔT' if name == 'delta_t' else name}" + (
         f" @ ≥{level:.0%}" if level else ""
@@ -122,7 +145,6 @@ def print_status(url: str, study: str) -> None:
             console.print(shared, highlight=False, soft_wrap=True)
         for line in level_lines(frames.trials, objectives, record.get("config") or {}):
             console.print(line, highlight=False, soft_wrap=True, markup=False)
-    lines, driven = _attention(url, study, frames.trials)
     if driven:
         for line in running_progress(record, study):
             console.print(line, highlight=False, soft_wrap=True, markup=False)
@@ -204,18 +226,13 @@ def _objective_text(name: str, value: float) -> str:
     return f"{value:.4g}"
 
 
-def _attention(url: str, study: str, trials: Any) -> tuple[list[str], bool]:
+def _attention(store: ResultStore, record: StudyRecord, trials: Any) -> tuple[list[str], bool]:
     """Lines about a study that needs attention (its driver, results missing in Optuna),
     and whether a live driver runs it."""
     from study._driver import driver_note
 
-    store = open_store(url)
-    try:
-        record = store.get_study(study)
-        lines = [note] if (note := driver_note(store, record)) else []
-        driven = record.status == "RUNNING" and note is None
-    finally:
-        store.close()
+    lines = [note] if (note := driver_note(store, record)) else []
+    driven = record.status == "RUNNING" and note is None
     if len(trials) and "search_error" in trials:
         problems = trials[trials["search_error"].notna()]
         if len(problems):
@@ -231,7 +248,8 @@ def status_command(study: str | None, db: str | None) -> None:
     if study is None:
         ls_command(db)
         return
-    print_status(existing_study_url(study, db), study)
+    with open_study_store(study, db) as store:
+        print_status(store, study)
 
 
 def _database_urls(db: str | None) -> list[str]:

@@ -30,6 +30,7 @@ from search_spaces import (
     SearchSpaceError,
     get_search_space,
 )
+from study._names import STUDY_NAME_RULE, is_study_name
 from study._objectives import OBJECTIVE_COLUMNS, is_objective
 from study._samplers import SAMPLERS
 from study.store._url import redact_url
@@ -74,13 +75,6 @@ _STUDY_OWNED = {
     "init": "init",
     "save_checkpoint": "init",
 }
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-STUDY_NAME_RULE = "must be 1-100 letters, digits, '-' or '_', starting with a letter or digit"
-
-
-def is_study_name(name: str) -> bool:
-    """Whether ``name`` can name a study (and its folder under ``paretune-runs``)."""
-    return isinstance(name, str) and bool(_SLUG.fullmatch(name))
 
 
 def check_objectives(objectives: list[tuple[str, Direction]]) -> list[tuple[str, Direction]]:

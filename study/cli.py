@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
 
 from study._console import console, err_console
 from study._errors import USER_ERRORS, describe, exit_code_for
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reads_and_exits(command: Callable[P, R]) -> Callable[P, R]:
+    """For a command that reads a study, prints and returns: no cyclic garbage collection
+    while it runs. What it builds lives until it returns, so the collector finds nothing,
+    yet its passes over the imported libraries and a big study's rows took a fifth of
+    ``status`` on 20,000 trials."""
+
+    @functools.wraps(command)
+    def without_collection(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return without_collection
+
 
 app = typer.Typer(
     name="paretune",
@@ -210,6 +236,7 @@ def resume(
 
 
 @app.command()
+@reads_and_exits
 def status(
     study: Annotated[
         str | None, typer.Argument(help="Study name (all studies if left out).")
@@ -223,6 +250,7 @@ def status(
 
 
 @app.command("ls")
+@reads_and_exits
 def list_studies(db: DbOption = None) -> None:
     """List the studies in a database (or under ./paretune-runs)."""
     from study._commands import ls_command
@@ -231,6 +259,7 @@ def list_studies(db: DbOption = None) -> None:
 
 
 @app.command()
+@reads_and_exits
 def export(
     study: Annotated[str, typer.Argument(help="Study name.")],
     fmt: Annotated[str, typer.Option("--format", help="csv, json or parquet.")] = "csv",
@@ -344,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
         app(args=argv, standalone_mode=False)
+        if argv is None:  # the process ends: no collection over what it built at exit
+            gc.freeze()
     except USER_ERRORS as error:
         err_console.print(
             f"[bold red]error:[/] {escape(describe(error))}",

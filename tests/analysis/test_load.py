@@ -292,3 +292,12 @@ def test_a_narrow_load_leaves_out_configs_and_the_wide_columns(url: str):
     assert any(c.startswith("metric:") for c in full.columns)
     shared = [c for c in narrow.columns if c not in ("params",)]
     pd.testing.assert_frame_equal(narrow[shared], full[shared])
+
+
+def test_columns_loads_only_the_named_ones(url: str):
+    full = load_study(url, "demo", evaluations=False).trials
+    picked = load_study(url, "demo", evaluations=False, columns=["status", "delta_t"]).trials
+    assert list(picked.columns) == ["study", "method", "trial_id", "number", "status", "delta_t"]
+    pd.testing.assert_frame_equal(picked, full[list(picked.columns)])
+    with pytest.raises(ValueError, match="no_such_column"):
+        load_study(url, "demo", columns=["status", "no_such_column"])

@@ -235,3 +235,29 @@ def test_exports_go_to_the_study_folder_unless_out_says_otherwise(
     main(["export", "exported", "--format", "json", "--out", "mine/t.json"])
     assert (here / "mine" / "t.json").is_file()
     assert f"to {here / 'mine' / 't.json'}" in " ".join(capsys.readouterr().out.split())
+
+
+def test_read_commands_run_without_cyclic_collection_and_restore_it(
+    here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import study._commands
+
+    _make_study(here, "quiet")
+    seen: list[bool] = []
+    original = study._commands.status_command
+
+    def watched(*args: object) -> None:
+        seen.append(gc.isenabled())
+        original(*args)
+
+    monkeypatch.setattr(study._commands, "status_command", watched)
+    frozen = gc.get_freeze_count()
+    main(["status", "quiet"])
+    assert "study quiet (COMPLETE)" in " ".join(capsys.readouterr().out.split())
+    assert seen == [False] and gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # main(argv) in a process that goes on: no freeze
+    with pytest.raises(SystemExit):
+        main(["status", "../evil"])
+    assert gc.isenabled()  # restored after an error too

@@ -132,3 +132,19 @@ def test_the_import_scan_sees_every_level(
     path = tmp_path / "module.py"
     path.write_text(source, encoding="utf-8")
     assert _analysis_imports(path) == expected
+
+
+def test_the_cli_starts_without_the_config_models_the_store_or_pandas(repo_root: Path) -> None:
+    """``paretune status`` and the other read commands load what they need when they run:
+    starting the CLI loads none of it (a study name is checked without the config models)."""
+    probe = (
+        "import sys, study, study.cli\n"
+        "from study._api import check_study_name\n"
+        "check_study_name('a-study')\n"
+        "heavy = ('study._config', 'search_spaces', 'sqlalchemy', 'pandas', 'numpy')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo_root, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[]"
