@@ -70,22 +70,24 @@ def is_final_failure(error: str | None) -> bool:
 
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
-    """Optuna's RDB storage in the results database (same URL, its own tables)."""
+    """Optuna's RDB storage in the results database (same URL, its own tables), with
+    retries, kept in memory for the trials this driver writes (:class:`DriverStorage`)."""
     from sqlalchemy import event
 
     from study._faults import RetryingRDBStorage
+    from study._optuna_cache import DriverStorage
     from study.store._engine import sqlite_pragmas
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
-        return RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
+        return DriverStorage(RetryingRDBStorage(url, engine_kwargs=engine_kwargs))
     engine_kwargs["connect_args"] = {"timeout": 60}
     storage = RetryingRDBStorage(url, engine_kwargs=engine_kwargs)
     # As the results store: WAL without an fsync per commit (Optuna commits several
     # times per trial); connections opened before the listener are dropped.
     event.listen(storage.engine, "connect", sqlite_pragmas)
     storage.engine.dispose()
-    return storage
+    return DriverStorage(storage)
 
 
 @contextlib.contextmanager
@@ -99,23 +101,6 @@ def working_directory(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
-
-
-@dataclass(frozen=True)
-class TrialResources:
-    """What a Tune trial reserves: ``cpus`` and ``gpus``; a dense reference that trials of
-    its seed wait for takes ``reference_slots`` times the CPUs (see
-    ``StudyConfig.reference_slots``)."""
-
-    cpus: float
-    gpus: float
-    reference_slots: int = 1
-
-    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
-        from study._tune_config import route_of
-
-        slots = self.reference_slots if route_of(config).reference else 1
-        return {"cpu": self.cpus * slots, "gpu": self.gpus}
 
 
 def fitting_slots(slots: int, cpus_per_trial: float) -> int:
@@ -422,7 +407,7 @@ class StudyRunner:
         from study._progress import ProgressView
         from study._recorder import StoreRecorder
         from study._router import RoutedScheduler, StudyRouter
-        from study._tune_config import planned_iterations
+        from study._tune_config import TrialResources, planned_iterations
 
         resources = self.config.resources
         objectives = self.config.objectives

@@ -107,3 +107,21 @@ def planned_iterations(fields: Mapping[str, Any]) -> int | None:
         return None
     value = fields.get("iterations")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """What a Tune trial reserves: ``cpus`` and ``gpus``; a dense reference that trials of
+    its seed wait for takes ``reference_slots`` times the CPUs (see
+    ``StudyConfig.reference_slots``).
+
+    Tune pickles it with the trainable into every worker: it lives here, in a module that
+    imports nothing heavy, so a worker does not load the driver's modules to unpickle it."""
+
+    cpus: float
+    gpus: float
+    reference_slots: int = 1
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
+        slots = self.reference_slots if route_of(config).reference else 1
+        return {"cpu": self.cpus * slots, "gpu": self.gpus}

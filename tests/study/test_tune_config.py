@@ -29,3 +29,24 @@ def test_a_config_without_a_route_takes_method_and_seed_from_its_fields() -> Non
     config = {FIXED_KEY: {"method": "snip", "seed": 4}}
     assert route_of(config) == TrialRoute("snip", 4)
     assert ROUTE_KEY not in config
+
+
+def test_trial_resources_unpickle_in_a_worker_without_the_driver_modules() -> None:
+    """Tune pickles the resources function with the trainable into every worker."""
+    import pickle
+    import subprocess
+    import sys
+
+    from study._tune_config import TrialResources
+
+    resources = TrialResources(cpus=1.0, gpus=0.5, reference_slots=2)
+    reference = encode({"method": "dense", "seed": 0}, TrialRoute("dense", 0, reference=True), {})
+    assert resources(reference) == {"cpu": 2.0, "gpu": 0.5}
+    probe = (
+        "import pickle, sys\n"
+        f"resources = pickle.loads({pickle.dumps(resources)!r})\n"
+        "heavy = ('study._runner', 'sqlalchemy', 'optuna', 'torch', 'pandas')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
