@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +59,25 @@ def add_evaluations(url: str, per_trial: int) -> None:
 REPEATS = 3
 
 
-def timed_command(*args: str) -> float:
-    """Median wall seconds of ``paretune ARGS`` over :data:`REPEATS` fresh processes."""
-    paretune = Path(sys.executable).with_name("paretune")
+def median_seconds(action: Callable[[], object]) -> float:
+    """Median wall seconds of ``action()`` over :data:`REPEATS` calls."""
     seconds = []
     for _ in range(REPEATS):
         start = time.perf_counter()
-        subprocess.run([str(paretune), *args], check=True, capture_output=True)
+        action()
         seconds.append(time.perf_counter() - start)
     return float(np.median(seconds))
 
 
+def timed_command(*args: str) -> float:
+    """Median wall seconds of ``paretune ARGS`` over :data:`REPEATS` fresh processes."""
+    command = [str(Path(sys.executable).with_name("paretune")), *args]
+    return median_seconds(lambda: subprocess.run(command, check=True, capture_output=True))
+
+
 def dashboard_refresh(url: str) -> float:
     """Seconds of one refresh tick of the dashboard (the study list and the Pareto overlay)
-    after the page's first load."""
+    after the page's first load (median of :data:`REPEATS` ticks)."""
     from analysis._dashboard import StudySource, refresh_overlay
 
     source = StudySource(url)
@@ -82,13 +87,9 @@ def dashboard_refresh(url: str) -> float:
         refresh_overlay(source, STUDY)
 
     tick()
-    seconds = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        tick()
-        seconds.append(time.perf_counter() - start)
+    seconds = median_seconds(tick)
     source.close()
-    return float(np.median(seconds))
+    return seconds
 
 
 @contextlib.contextmanager
