@@ -19,10 +19,9 @@ from study.store import collect_versions
 from trials.errors import ParetuneError
 
 if TYPE_CHECKING:
-    import optuna
-
     from study._config import StudyConfig
     from study._driver import Driver
+    from study._optuna_cache import DriverStorage
     from study._progress import ProgressDisplay
     from study._router import Route
     from study.store import ResultStore, TrialRecord
@@ -69,7 +68,7 @@ def is_final_failure(error: str | None) -> bool:
     return error is not None and error != INTERRUPTED and REFERENCE_FAILED not in error
 
 
-def optuna_storage(url: str) -> optuna.storages.BaseStorage:
+def optuna_storage(url: str) -> DriverStorage:
     """Optuna's RDB storage in the results database (same URL, its own tables), with
     retries, kept in memory for the trials this driver writes (:class:`DriverStorage`)."""
     from sqlalchemy import event
@@ -136,7 +135,7 @@ class StudyRunner:
         self.versions = collect_versions()
         self.study_dir = Path(str(config.study_dir)).resolve()
         self.storage_url = storage_url
-        self._optuna_storage: optuna.storages.BaseStorage | None = None
+        self._optuna_storage: DriverStorage | None = None
         self._reference_slots = 1
 
     # -- set-up ------------------------------------------------------------------------
@@ -182,7 +181,7 @@ class StudyRunner:
         resources = self.config.resources
         return device_share(resources.cpus_per_trial, resources.gpus_per_trial)
 
-    def _optuna(self) -> optuna.storages.BaseStorage:
+    def _optuna(self) -> DriverStorage:
         if self._optuna_storage is None:
             self._optuna_storage = optuna_storage(self.storage_url)
         return self._optuna_storage
@@ -225,9 +224,15 @@ class StudyRunner:
                 f"the dense reference trial failed for seed {seeds}; "
                 f"see 'paretune status {self.config.name}'"
             )
+        return self.settle_status()
+
+    def settle_status(self) -> list[str]:
+        """Stores the study COMPLETE, or INCOMPLETE when a stored outcome is not what
+        Optuna's database holds (checked in the database itself, not in the trials this
+        driver keeps in memory); returns the disagreements."""
         from study._audit import search_problems
 
-        problems = search_problems(self.store, self._optuna(), self.config)
+        problems = search_problems(self.store, self._optuna().backend, self.config)
         self.store.set_study_status(self.config.name, "INCOMPLETE" if problems else "COMPLETE")
         return problems
 

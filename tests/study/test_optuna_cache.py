@@ -137,3 +137,35 @@ def test_a_refused_write_changes_nothing_in_memory(tmp_path: Path) -> None:
     running = _ask(study)
     assert study._storage.set_trial_state_values(running._trial_id, STATE.RUNNING) is False
     assert study.get_trials()[1].state == STATE.RUNNING
+
+
+def test_the_study_is_settled_on_what_the_database_holds_not_on_memory(tmp_path: Path) -> None:
+    """A tell that the database lost must make the study INCOMPLETE, though the driver's
+    memory of its trials says it was told."""
+    import sqlite3
+
+    from study._config import parse_config
+    from study._plan import optuna_study_name
+    from study._runner import StudyRunner
+    from study.store import ResultStore
+
+    url = _url(tmp_path)
+    config = parse_config({"name": "s", "methods": [{"name": "magnitude"}]})
+    store = ResultStore(url)
+    store.create_study("s", config.public_dict(), config.objectives)
+    runner = StudyRunner(config, store, url)
+    study = _study(runner._optuna(), optuna_study_name("s", "magnitude", 0))
+    trial = _ask(study)
+    study.tell(trial, [1.0, 0.5])
+    run = store.start_method_run("s", "magnitude", 0)
+    store.add_trial(run, status="COMPLETE", optuna_trial_number=trial.number)
+    assert runner.settle_status() == []
+    assert store.get_study("s").status == "COMPLETE"
+
+    with sqlite3.connect(tmp_path / "optuna.db") as database:  # the tell never landed
+        database.execute("UPDATE trials SET state = 'RUNNING', datetime_complete = NULL")
+    assert study.get_trials()[0].state == STATE.COMPLETE  # memory still says told
+    problems = runner.settle_status()
+    assert any("is COMPLETE but its Optuna trial 0 is RUNNING" in line for line in problems)
+    assert store.get_study("s").status == "INCOMPLETE"
+    store.close()
