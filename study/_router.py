@@ -3,18 +3,22 @@
 A study runs every method and seed in a single Tune run, so that no core idles while one
 method's last trial finishes and Ray starts once. Each method run keeps its own Optuna
 study (and sampler); the router asks them in turn, dense references first, and sends every
-result back to the searcher that suggested the trial.
+result back to the searcher that suggested the trial. In the study's last rounds it picks
+instead the run that lets the study end soonest (:mod:`study._ordering`).
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from study._ordering import ENDGAME_ROUNDS, soonest_end
 from study._tune_config import ERROR_KEY, TrialRoute, encode, route_of
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ class Route:
         device_share: CPUs or GPUs one trial holds (for ``device_s``).
         waits_for_reference: its trials start from their seed's trained dense reference,
             so none is suggested before that reference has finished.
+        durations: seconds its finished trials took, from suggestion to completion.
     """
 
     method: str
@@ -47,10 +52,16 @@ class Route:
     objectives: tuple[str, ...] = ()
     device_share: float = 1.0
     waits_for_reference: bool = False
+    durations: list[float] = field(default_factory=list)
 
     @property
     def is_reference(self) -> bool:
         return self.search is None
+
+    @property
+    def expected_s(self) -> float | None:
+        """How long its next trial should take (None before one has finished)."""
+        return statistics.fmean(self.durations) if self.durations else None
 
     def trial_route(self) -> TrialRoute:
         """What its trials carry in their Tune config."""
@@ -70,11 +81,12 @@ WAIT = None
 
 
 class StudyRouter(Searcher):
-    """Suggests trials for several method runs; references first, then in turn.
+    """Suggests trials for several method runs; references first, then in turn, and in
+    the last rounds the run that lets the study end soonest (:mod:`study._ordering`).
 
     ``ready_seeds`` are the seeds whose dense reference has finished (given for a resumed
     study, added as references finish); a route that waits for its reference is
-    suggested only once its seed is ready.
+    suggested only once its seed is ready. ``clock`` times trials (monotonic seconds).
     """
 
     def __init__(
@@ -84,11 +96,14 @@ class StudyRouter(Searcher):
         mode: list[str],
         stopped: Callable[[str], int | None] | None = None,
         ready_seeds: set[int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]
         self.routes = sorted(routes, key=lambda r: not r.is_reference)
         self.stopped = stopped
+        self.clock = clock
         self.owner: dict[str, Route] = {}
+        self.started: dict[str, float] = {}  # running trials: when they were suggested
         self.failed_seeds: set[int] = set()
         self.ready_seeds: set[int] = set(ready_seeds or ())
         self._turn = 0
@@ -113,9 +128,28 @@ class StudyRouter(Searcher):
         ready = [r for r in open_ if not r.waits_for_reference or r.seed in self.ready_seeds]
         if not ready:
             return WAIT
-        route = ready[self._turn % len(ready)]
+        turn = self._turn % len(ready)
+        in_turn = ready[turn:] + ready[:turn]
         self._turn += 1
-        return route
+        return in_turn[self._soonest_ending(in_turn)]
+
+    def _soonest_ending(self, candidates: list[Route]) -> int:
+        """Which of ``candidates`` (in turn order) a free slot serves: the first, unless it
+        is the study's last rounds and every run involved has a finished trial to go by."""
+        running = [(self.owner[t], start) for t, start in self.started.items()]
+        if sum(r.remaining for r in candidates) > ENDGAME_ROUNDS * (len(running) + 1):
+            return 0
+        now = self.clock()
+        expected, ends = [], []
+        for route in candidates:
+            if route.expected_s is None:
+                return 0
+            expected.append(route.expected_s)
+        for route, start in running:
+            if route.expected_s is None:
+                return 0
+            ends.append(max(now, start + route.expected_s))
+        return soonest_end(now, ends, expected, [r.remaining for r in candidates])
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         route = self._next_route()
@@ -129,6 +163,7 @@ class StudyRouter(Searcher):
             params = suggested
         route.remaining -= 1
         self.owner[trial_id] = route
+        self.started[trial_id] = self.clock()
         return encode(route.fields, route.trial_route(), params)
 
     def route_of(self, trial_id: str) -> Route | None:
@@ -160,6 +195,9 @@ class StudyRouter(Searcher):
         route = self.owner.get(trial_id)
         if route is None:
             return
+        started = self.started.pop(trial_id, None)
+        if started is not None:
+            route.durations.append(self.clock() - started)
         if route.search is not None:
             if self.stopped is not None and self.stopped(trial_id) is not None:
                 route.search.on_trial_pruned(trial_id)

@@ -10,6 +10,7 @@ import pytest
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
+from study._ordering import predicted_end, soonest_end
 from study._router import WAIT, Route, RoutedScheduler, StudyRouter
 from study._tune_config import ERROR_KEY, FIXED_KEY, route_of, searched_params
 
@@ -155,6 +156,73 @@ def test_pickling_leaves_the_live_searches_behind() -> None:
     searcher.suggest("t0")
     copy = pickle.loads(pickle.dumps(searcher))
     assert copy.routes == [] and copy.owner == {}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_finished_trial_s_duration_is_kept_by_its_run() -> None:
+    clock = FakeClock()
+    route = method("magnitude")
+    searcher = router([route], clock=clock)
+    searcher.suggest("t0")
+    clock.now = 12.5
+    searcher.on_trial_complete("t0", {"delta_t": -1.0})
+    assert route.durations == [12.5] and route.expected_s == 12.5
+    assert searcher.started == {}
+
+
+def endgame(slow_s: float = 60.0, left: int = 1, **durations: list[float]) -> StudyRouter:
+    """A router over runs ``other``, ``slow`` and ``fast``: ``other`` has one trial left
+    and is suggested at 0; the turn then falls on ``fast`` (``left`` trials left), at 25,
+    while ``other``'s trial (30 s on average) still runs. ``slow`` has 1 trial left, or 7
+    when ``left`` is above 1."""
+    clock = FakeClock()
+    runs = [
+        method("other", remaining=1, durations=durations.get("other", [30.0])),
+        method("slow", remaining=1 if left == 1 else 7, durations=durations.get("slow", [slow_s])),
+        method("fast", remaining=left, durations=durations.get("fast", [30.0])),
+    ]
+    searcher = router(runs, clock=clock)
+    assert method_of(searcher.suggest("t0")) == "other"
+    clock.now = 25.0
+    return searcher
+
+
+def test_in_the_last_rounds_the_run_that_ends_the_study_soonest_goes_first() -> None:
+    searcher = endgame()
+    # fast now and slow when other's slot frees at 30: the study ends at 90; slow now
+    # and fast at 30: at 85. In turn, fast would have come first.
+    assert method_of(searcher.suggest("t1")) == "slow"
+    assert method_of(searcher.suggest("t2")) == "fast"
+
+
+def test_without_a_finished_trial_of_every_run_involved_the_runs_take_turns() -> None:
+    assert method_of(endgame(other=[]).suggest("t1")) == "fast"  # the running trial's
+    assert method_of(endgame(slow=[]).suggest("t1")) == "fast"  # a candidate's
+
+
+def test_before_the_last_rounds_the_runs_take_turns() -> None:
+    # 2 fast and 7 slow trials of 90 s left on 2 slots: slow first would end sooner,
+    # but 9 trials are more than 4 rounds.
+    assert soonest_end(25.0, [30.0], [30.0, 90.0], [2, 7]) == 1
+    assert method_of(endgame(slow_s=90.0, left=2).suggest("t1")) == "fast"
+
+
+def test_predicted_end_starts_the_longest_first_on_the_slot_that_frees_first() -> None:
+    assert predicted_end([0.0, 0.0], [3.0, 2.0, 2.0, 1.0]) == 4.0
+    assert predicted_end([10.0], []) == 10.0
+    assert predicted_end([0.0, 5.0], [5.0]) == 5.0
+
+
+def test_soonest_end_breaks_ties_by_the_turn() -> None:
+    assert soonest_end(0.0, [], [30.0, 60.0], [1, 1]) == 0  # one slot: 90 either way
+    assert soonest_end(25.0, [30.0], [30.0, 60.0], [1, 1]) == 1
 
 
 @dataclass
