@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,23 @@ class LocalRay:
         except subprocess.TimeoutExpired:
             self.reaper.kill()
 
+    def stop_in_background(self) -> None:
+        """Stops Ray in a thread, so that what follows (a study's summary and report) need
+        not wait for Ray's shutdown; :func:`start_ray` and the interpreter's exit wait
+        for it."""
+        thread = threading.Thread(target=self.stop, name="paretune-ray-stop")
+        _STOPPING.append(thread)
+        thread.start()
+
+
+def wait_for_stopping() -> None:
+    """Returns once every local Ray stopping in the background has stopped."""
+    while _STOPPING:
+        _STOPPING.pop().join()
+
+
+#: Local Rays of this process stopping in the background (non-daemon threads).
+_STOPPING: list[threading.Thread] = []
 
 #: The local Ray running in this process. Held here because the reaper watches its pipe:
 #: a caller dropping what ``start_ray`` returned must not close it and stop Ray.
@@ -160,6 +178,7 @@ def start_ray(
     """
     import ray
 
+    wait_for_stopping()
     if ray.is_initialized():
         return None
     common: dict[str, Any] = {

@@ -194,7 +194,8 @@ class StudyRunner:
         which read a reference's metrics from the board once it has finished (Delta_T).
         Methods that prune a grouped architecture of this study's own architecture search
         run in a second Tune run, once that search has finished. A local Ray started here
-        is stopped before returning (and by its reaper if this process dies).
+        stops in the background once the trials are done (the next ``start_ray`` and
+        this process's exit wait for it), and by its reaper if this process dies.
 
         Returns:
             Why the study is not COMPLETE although its trials ran: results that did not
@@ -216,7 +217,7 @@ class StudyRunner:
                 failed_seeds = self._run_stages(plans, progress)
             finally:
                 if local is not None:
-                    local.stop()
+                    local.stop_in_background()
         if failed_seeds:
             self.store.set_study_status(self.config.name, "FAILED")
             seeds = ", ".join(map(str, failed_seeds))
