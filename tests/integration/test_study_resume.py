@@ -21,7 +21,9 @@ from tests.integration.helpers import db_url, paretune, start_driver, tiny_study
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 METHODS = ("magnitude", "random")
-TRIALS = 4
+#: Per method: enough that the driver, killed after 5 finished trials, still has several to
+#: run (a study about to end releases its lease while the second driver starts).
+TRIALS = 6
 
 
 def _trials(url: str, study: str) -> list[TrialRecord]:
