@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from study._config import StudyConfig
+    from study._ray import LocalRay
     from study.store import ResultStore
 
 #: Where studies go by default: ``./paretune-runs/STUDY/`` (database, report, exports).
@@ -151,8 +154,9 @@ def run_study(
 ) -> StudyHandle:
     """Runs a new study: the dense reference, then every method's search.
 
-    Everything is checked first (:func:`check_study`); the study then runs on a local Ray
-    bound to 127.0.0.1, or on the cluster at ``address``, and every trial is stored as it
+    Everything is checked (:func:`check_study`) before anything is written; the study
+    then runs on a local Ray bound to 127.0.0.1 (started while the checks run, stopped
+    again if one fails), or on the cluster at ``address``, and every trial is stored as it
     finishes. Progress is drawn on ``console`` (a terminal redraws one line per method
     run; anything else gets one line per finished trial).
 
@@ -171,24 +175,38 @@ def run_study(
         trials.errors.ParetuneError: a bad config, data folder, Ray address or database,
             or a study of that name already in the database, in one sentence.
     """
-    from study._ray import check_address
-
     config = as_config(config)
     if address is not None:
         config = config.model_copy(update={"ray_address": address})
+    with _checked_with_ray(config, verbose) as local:
+        url = config.storage_url()
+        store = open_store(url)
+        try:
+            existing = {record.name: record for record in store.list_studies()}.get(config.name)
+            if existing is not None:
+                _refuse_existing(config, existing.config)
+            problems = _drive(config, store, url, verbose, console, resume=False, started=local)
+        finally:
+            store.close()
+    return StudyHandle(config.name, url, problems=tuple(problems))
+
+
+@contextlib.contextmanager
+def _checked_with_ray(config: StudyConfig, verbose: bool) -> Iterator[LocalRay | None]:
+    """Checks the study (:func:`check_study`); a study on a local Ray has it start
+    meanwhile (the checks import torch and build data, Ray's start waits for its own
+    processes) and stops it when the block ends, or when a check fails."""
+    from study._ray import check_address, configure_ray_output, local_ray_beside
+    from study._runner import worker_env
+
     if config.ray_address:
         check_address(config.ray_address)
-    check_study(config)
-    url = config.storage_url()
-    store = open_store(url)
-    try:
-        existing = {record.name: record for record in store.list_studies()}.get(config.name)
-        if existing is not None:
-            _refuse_existing(config, existing.config)
-        problems = _drive(config, store, url, verbose, console, resume=False)
-    finally:
-        store.close()
-    return StudyHandle(config.name, url, problems=tuple(problems))
+        check_study(config)
+        yield None
+        return
+    configure_ray_output(verbose)
+    with local_ray_beside(lambda: check_study(config), verbose, worker_env()) as local:
+        yield local
 
 
 def resume_study(
@@ -327,9 +345,10 @@ def _drive(
     console: Console | None,
     *,
     resume: bool,
+    started: LocalRay | None = None,
 ) -> list[str]:
-    """Drives the study under its lease (reconciling first on resume); the results that
-    did not reach Optuna."""
+    """Drives the study under its lease (reconciling first on resume), on the local Ray
+    ``started`` if any; the results that did not reach Optuna."""
     from study._ray import configure_ray_output
 
     configure_ray_output(verbose)
@@ -351,7 +370,7 @@ def _drive(
         out.print(f"study [bold]{config.name}[/] -> {config.redacted_storage_url()}")
         display = study_progress(config.name, str(config.study_dir), out)
         with stop_on_store_failure(config.name, url), display as progress:
-            return runner.run(progress, driver)
+            return runner.run(progress, driver, started)
 
 
 def headline_objective(objectives: list[tuple[str, str]]) -> tuple[str, str, float]:

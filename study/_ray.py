@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,20 @@ def configure_ray_output(verbose: bool) -> None:
 def runtime_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
     """What every Ray worker gets: ``env`` plus quiet deprecation warnings."""
     return {"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})}}
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Runs the block in ``path`` (made if missing): Ray adds the driver's working
+    directory to its workers' import path, where a user's own ``trials/`` or ``study/``
+    folder would shadow ours."""
+    previous = Path.cwd()
+    path.mkdir(parents=True, exist_ok=True)
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 @contextlib.contextmanager
@@ -129,6 +143,46 @@ class LocalRay:
         thread.start()
 
 
+@contextlib.contextmanager
+def local_ray_beside(
+    work: Callable[[], None], verbose: bool = False, env: dict[str, str] | None = None
+) -> Iterator[LocalRay | None]:
+    """Starts a local Ray (:func:`start_ray`) while ``work`` runs in a thread, then runs
+    the block; Ray stops (in the background) when the block ends.
+
+    Ray's start mostly waits for its own processes, so work such as a study's checks
+    costs no time beside it. What ``work`` raises is raised once Ray is up, and Ray
+    stopped; it wins over an error of Ray's start. Yields None when Ray ran already.
+    """
+    import ray  # noqa: F401  (imported before ``work`` starts importing in its thread)
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="paretune-beside-ray")
+    thread.start()
+    try:
+        local = start_ray(None, verbose=verbose, env=env)
+    except BaseException:
+        thread.join()
+        if errors:
+            raise errors[0] from None
+        raise
+    thread.join()
+    try:
+        if errors:
+            raise errors[0]
+        yield local
+    finally:
+        if local is not None:
+            local.stop_in_background()
+
+
 def wait_for_stopping() -> None:
     """Returns once every local Ray stopping in the background has stopped."""
     while _STOPPING:
@@ -172,6 +226,7 @@ def start_ray(
     Ray otherwise binds to the machine's outward address; the local default keeps every
     Ray server on 127.0.0.1 (nothing listens on the LAN). A local Ray gets its own
     session folder and a reaper (:mod:`study._reaper`): it cannot outlive this process.
+    It starts from its session folder, which holds nothing its workers could import.
 
     Returns:
         The local Ray started here (None when joining a cluster or Ray already runs).
@@ -197,7 +252,7 @@ def start_ray(
     session = Path(tempfile.mkdtemp(prefix="s", dir=root))
     reaper = _start_reaper(session)
     try:
-        with _loopback_only():
+        with _loopback_only(), working_directory(session):
             ray.init(
                 num_cpus=cpus,
                 include_dashboard=False,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from study._driver import Driver
     from study._optuna_cache import DriverStorage
     from study._progress import ProgressDisplay
+    from study._ray import LocalRay
     from study._router import Route
     from study.store import ResultStore, TrialRecord
 
@@ -89,17 +89,10 @@ def optuna_storage(url: str) -> DriverStorage:
     return DriverStorage(storage)
 
 
-@contextlib.contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Runs the block in ``path``: Ray adds the driver's working directory to its workers'
-    import path, where a user's own ``trials/`` or ``study/`` folder would shadow ours."""
-    previous = Path.cwd()
-    path.mkdir(parents=True, exist_ok=True)
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def worker_env() -> dict[str, str]:
+    """This process's variables that every Ray worker of a study gets too."""
+    keep = ("PARETUNE_CACHE", "CUBLAS_WORKSPACE_CONFIG")
+    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 def fitting_slots(slots: int, cpus_per_trial: float) -> int:
@@ -187,7 +180,12 @@ class StudyRunner:
         return self._optuna_storage
 
     # -- running -----------------------------------------------------------------------
-    def run(self, progress: ProgressDisplay, driver: Driver | None = None) -> list[str]:
+    def run(
+        self,
+        progress: ProgressDisplay,
+        driver: Driver | None = None,
+        started: LocalRay | None = None,
+    ) -> list[str]:
         """Runs whatever the study still lacks, every method and seed in one Tune run.
 
         The dense references are suggested first and train beside the searched trials,
@@ -195,21 +193,23 @@ class StudyRunner:
         Methods that prune a grouped architecture of this study's own architecture search
         run in a second Tune run, once that search has finished. A local Ray started here
         stops in the background once the trials are done (the next ``start_ray`` and
-        this process's exit wait for it), and by its reaper if this process dies.
+        this process's exit wait for it), and by its reaper if this process dies; one the
+        caller ``started`` is the caller's to stop.
 
         Returns:
             Why the study is not COMPLETE although its trials ran: results that did not
             reach Optuna (the study is then stored INCOMPLETE). Empty when COMPLETE.
         """
-        from study._ray import start_ray
+        from study._ray import start_ray, working_directory
 
         plans = plan_methods(self.config)
         self._check_grouping_sources(plans)
         self.store.set_study_status(self.config.name, "RUNNING")
         with working_directory(self.study_dir):
-            local = start_ray(self.config.ray_address, verbose=self.verbose, env=self._worker_env())
-            if local is not None and driver is not None:
-                driver.uses_ray_session(local.session)
+            local = start_ray(self.config.ray_address, verbose=self.verbose, env=worker_env())
+            session = local or started
+            if session is not None and driver is not None:
+                driver.uses_ray_session(session.session)
             self._reference_slots = fitting_slots(
                 self.config.reference_slots(), self.config.resources.cpus_per_trial
             )
@@ -292,10 +292,6 @@ class StudyRunner:
             if source is None or (source.study is None and source.trial == "best"):
                 continue  # this study's own search: resolved once it has run
             source_trial(self.store, self.config.name, source, plan.seed)
-
-    def _worker_env(self) -> dict[str, str]:
-        keep = ("PARETUNE_CACHE", "CUBLAS_WORKSPACE_CONFIG")
-        return {name: os.environ[name] for name in keep if name in os.environ}
 
     def _reference_plans(self) -> dict[int, int]:
         """Seed -> method run id of its dense reference (none when disabled)."""
