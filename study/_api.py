@@ -197,7 +197,6 @@ def _checked_with_ray(config: StudyConfig, verbose: bool) -> Iterator[LocalRay |
     meanwhile (the checks import torch and build data, Ray's start waits for its own
     processes) and stops it when the block ends, or when a check fails."""
     from study._ray import check_address, configure_ray_output, local_ray_beside
-    from study._runner import worker_env
 
     if config.ray_address:
         check_address(config.ray_address)
@@ -205,7 +204,7 @@ def _checked_with_ray(config: StudyConfig, verbose: bool) -> Iterator[LocalRay |
         yield None
         return
     configure_ray_output(verbose)
-    with local_ray_beside(lambda: check_study(config), verbose, worker_env()) as local:
+    with local_ray_beside(lambda: check_study(config), verbose) as local:
         yield local
 
 

@@ -63,9 +63,15 @@ def configure_ray_output(verbose: bool) -> None:
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
 
 
-def runtime_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """What every Ray worker gets: ``env`` plus quiet deprecation warnings."""
-    return {"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", **(env or {})}}
+#: Variables of this process that every Ray worker of a study gets too.
+WORKER_VARIABLES = ("PARETUNE_CACHE", "CUBLAS_WORKSPACE_CONFIG")
+
+
+def runtime_environment() -> dict[str, Any]:
+    """What every Ray worker gets: this process's :data:`WORKER_VARIABLES` and quiet
+    deprecation warnings."""
+    kept = {name: os.environ[name] for name in WORKER_VARIABLES if name in os.environ}
+    return {"env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", **kept}}
 
 
 @contextlib.contextmanager
@@ -144,9 +150,7 @@ class LocalRay:
 
 
 @contextlib.contextmanager
-def local_ray_beside(
-    work: Callable[[], None], verbose: bool = False, env: dict[str, str] | None = None
-) -> Iterator[LocalRay | None]:
+def local_ray_beside(work: Callable[[], None], verbose: bool = False) -> Iterator[LocalRay | None]:
     """Starts a local Ray (:func:`start_ray`) while ``work`` runs in a thread, then runs
     the block; Ray stops (in the background) when the block ends.
 
@@ -167,7 +171,7 @@ def local_ray_beside(
     thread = threading.Thread(target=run, name="paretune-beside-ray")
     thread.start()
     try:
-        local = start_ray(None, verbose=verbose, env=env)
+        local = start_ray(None, verbose=verbose)
     except BaseException:
         thread.join()
         if errors:
@@ -219,7 +223,6 @@ def start_ray(
     address: str | None,
     num_cpus: float | None = None,
     verbose: bool = False,
-    env: dict[str, str] | None = None,
 ) -> LocalRay | None:
     """Joins ``address``, or starts a local single-node Ray bound to 127.0.0.1.
 
@@ -237,7 +240,7 @@ def start_ray(
     if ray.is_initialized():
         return None
     common: dict[str, Any] = {
-        "runtime_env": runtime_environment(env),
+        "runtime_env": runtime_environment(),
         "log_to_driver": verbose,
         "configure_logging": True,
         "logging_level": "INFO" if verbose else "ERROR",

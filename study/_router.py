@@ -136,9 +136,9 @@ class StudyRouter(Searcher):
     def _soonest_ending(self, candidates: list[Route]) -> int:
         """Which of ``candidates`` (in turn order) a free slot serves: the first, unless it
         is the study's last rounds and every run involved has a finished trial to go by."""
-        running = [(self.owner[t], start) for t, start in self.started.items()]
-        if sum(r.remaining for r in candidates) > ENDGAME_ROUNDS * (len(running) + 1):
+        if sum(r.remaining for r in candidates) > ENDGAME_ROUNDS * (len(self.started) + 1):
             return 0
+        running = [(self.owner[t], start) for t, start in self.started.items()]
         now = self.clock()
         expected, ends = [], []
         for route in candidates:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,12 +86,6 @@ def optuna_storage(url: str) -> DriverStorage:
     event.listen(storage.engine, "connect", sqlite_pragmas)
     storage.engine.dispose()
     return DriverStorage(storage)
-
-
-def worker_env() -> dict[str, str]:
-    """This process's variables that every Ray worker of a study gets too."""
-    keep = ("PARETUNE_CACHE", "CUBLAS_WORKSPACE_CONFIG")
-    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 def fitting_slots(slots: int, cpus_per_trial: float) -> int:
@@ -206,7 +199,7 @@ class StudyRunner:
         self._check_grouping_sources(plans)
         self.store.set_study_status(self.config.name, "RUNNING")
         with working_directory(self.study_dir):
-            local = start_ray(self.config.ray_address, verbose=self.verbose, env=worker_env())
+            local = start_ray(self.config.ray_address, verbose=self.verbose)
             session = local or started
             if session is not None and driver is not None:
                 driver.uses_ray_session(session.session)

@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 
 
+def test_workers_get_the_study_s_variables_of_this_process_and_quiet_warnings(monkeypatch):
+    from study._ray import runtime_environment
+
+    monkeypatch.setenv("PARETUNE_CACHE", "/cache")
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("SOMETHING_ELSE", "1")
+    assert runtime_environment() == {
+        "env_vars": {"PYTHONWARNINGS": "ignore::DeprecationWarning", "PARETUNE_CACHE": "/cache"}
+    }
+
+
 @pytest.mark.integration
 def test_a_ray_stopping_in_the_background_is_waited_for_by_the_next_start(monkeypatch):
     import ray
